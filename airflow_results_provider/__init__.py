@@ -1,0 +1,86 @@
+"""airflow-results-provider: Prefect 1.x style Results for Apache Airflow 3.
+
+Public names are importable from here and load lazily, so ``import airflow_results_provider`` stays cheap
+(no Airflow hooks, pandas, boto3 or google libraries).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # results
+    "Result": "airflow_results_provider.results.base",
+    "LocalResult": "airflow_results_provider.results.local_result",
+    "InlineResult": "airflow_results_provider.results.inline_result",
+    "PrefectResult": "airflow_results_provider.results.inline_result",
+    "ConstantResult": "airflow_results_provider.results.constant_result",
+    "SecretResult": "airflow_results_provider.results.secret_result",
+    # serializers
+    "Serializer": "airflow_results_provider.serializers.base",
+    "PickleSerializer": "airflow_results_provider.serializers.pickle_serializer",
+    "JSONSerializer": "airflow_results_provider.serializers.json_serializer",
+    "DateTimeSerializer": "airflow_results_provider.serializers.datetime_serializer",
+    "PandasSerializer": "airflow_results_provider.serializers.pandas_serializer",
+    "CompressedSerializer": "airflow_results_provider.serializers.compressed_serializer",
+    # errors
+    "ResultError": "airflow_results_provider.exceptions",
+    "ResultNotImplementedError": "airflow_results_provider.exceptions",
+    "ResultNotFoundError": "airflow_results_provider.exceptions",
+    "ResultIntegrityError": "airflow_results_provider.exceptions",
+    "LocationTemplateError": "airflow_results_provider.exceptions",
+    "LocationCollisionError": "airflow_results_provider.exceptions",
+    "SerializationError": "airflow_results_provider.exceptions",
+    "InvalidLocationError": "airflow_results_provider.exceptions",
+    # templating
+    "path_safe": "airflow_results_provider.templating.filters",
+    "render_location": "airflow_results_provider.templating.render",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from airflow_results_provider.exceptions import (
+        InvalidLocationError,
+        LocationCollisionError,
+        LocationTemplateError,
+        ResultError,
+        ResultIntegrityError,
+        ResultNotFoundError,
+        ResultNotImplementedError,
+        SerializationError,
+    )
+    from airflow_results_provider.results import (
+        ConstantResult,
+        InlineResult,
+        LocalResult,
+        PrefectResult,
+        Result,
+        SecretResult,
+    )
+    from airflow_results_provider.serializers import (
+        CompressedSerializer,
+        DateTimeSerializer,
+        JSONSerializer,
+        PandasSerializer,
+        PickleSerializer,
+        Serializer,
+    )
+    from airflow_results_provider.templating import path_safe, render_location

@@ -1,0 +1,140 @@
+"""Stream wrappers that hash and count bytes on their way through, so a payload is never buffered twice."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import IO
+
+CHUNK_SIZE = 8 * 1024 * 1024
+
+
+class HashingWriter(io.RawIOBase):
+    """Write-through wrapper around a binary sink that keeps a sha256 and a byte count."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        super().__init__()
+        self._sink = sink
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        self._sha.update(view)
+        self._sink.write(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+    def close(self) -> None:
+        # Closing the wrapper (e.g. by a TextIOWrapper or codec stream) must not close the real sink: the
+        # Result's writer commits or aborts it.
+        super().close()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+class HashingReader(io.RawIOBase):
+    """Read-through wrapper around a binary source that keeps a sha256 and a byte count of what was read."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        super().__init__()
+        self._source = source
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        readinto = getattr(self._source, "readinto", None)
+        if readinto is not None:
+            n = readinto(view) or 0
+        else:
+            chunk = self._source.read(len(view))
+            n = len(chunk)
+            view[:n] = chunk
+        if n:
+            self._sha.update(view[:n])
+            self.size += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        data = self._source.read(size)
+        self._sha.update(data)
+        self.size += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        data = self._source.read()
+        self._sha.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the consumer left unread."""
+        while self.read(CHUNK_SIZE):
+            pass
+
+    def close(self) -> None:
+        super().close()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def peek_reader(source: IO[bytes], n: int) -> tuple[bytes, IO[bytes]]:
+    """Return the first ``n`` bytes of ``source`` and a reader that still yields them, without seeking."""
+    head = source.read(n)
+    return head, _PrefixedReader(head, source)
+
+
+class _PrefixedReader(io.RawIOBase):
+    def __init__(self, prefix: bytes, source: IO[bytes]) -> None:
+        super().__init__()
+        self._prefix = memoryview(prefix)
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        if self._prefix.nbytes:
+            n = min(self._prefix.nbytes, view.nbytes)
+            view[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        readinto = getattr(self._source, "readinto", None)
+        if readinto is not None:
+            return readinto(view) or 0
+        chunk = self._source.read(view.nbytes)
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if self._prefix.nbytes:
+            if size <= self._prefix.nbytes:
+                out = bytes(self._prefix[:size])
+                self._prefix = self._prefix[size:]
+                return out
+            out = bytes(self._prefix) + self._source.read(size - self._prefix.nbytes)
+            self._prefix = memoryview(b"")
+            return out
+        return self._source.read(size)
+
+    def readall(self) -> bytes:
+        out = bytes(self._prefix) + self._source.read()
+        self._prefix = memoryview(b"")
+        return out

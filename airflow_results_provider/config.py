@@ -1,0 +1,127 @@
+"""The ``[results]`` configuration section, read in one place.
+
+Airflow's configuration is imported lazily (inside the getters) so the core stays importable and cheap
+without the Airflow runtime. Defaults live in :mod:`airflow_results_provider.get_provider_info`; when Airflow
+is not importable, ``AIRFLOW__RESULTS__<OPTION>`` environment variables and those defaults are used.
+Tests call :func:`clear_cache` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from airflow_results_provider.get_provider_info import RESULTS_CONFIG_OPTIONS
+
+SECTION = "results"
+_TRUE = {"true", "t", "1", "yes", "y", "on"}
+_FALSE = {"false", "f", "0", "no", "n", "off"}
+
+
+def _raw(option: str) -> str:
+    try:
+        from airflow.configuration import conf
+    except ImportError:  # the core used without Airflow installed
+        env = os.environ.get(f"AIRFLOW__{SECTION.upper()}__{option.upper()}")
+        return env if env is not None else (RESULTS_CONFIG_OPTIONS[option]["default"] or "")
+    return conf.get(SECTION, option, fallback=RESULTS_CONFIG_OPTIONS[option]["default"] or "")
+
+
+def _as_bool(option: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"[{SECTION}] {option} must be a boolean, got {value!r}")
+
+
+def _as_int(option: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ValueError(f"[{SECTION}] {option} must be an integer, got {value!r}") from None
+
+
+@functools.cache
+def checkpointing() -> bool:
+    """``[results] checkpointing``: the global checkpointing switch."""
+    return _as_bool("checkpointing", _raw("checkpointing"))
+
+
+@functools.cache
+def default_result() -> str:
+    """``[results] default_result``: URL or ``module:attr`` of the default store ("" = LocalResult)."""
+    return _raw("default_result").strip()
+
+
+@functools.cache
+def local_dir() -> str:
+    """``[results] local_dir`` with ``{AIRFLOW_HOME}`` and ``~`` expanded."""
+    value = _raw("local_dir")
+    if "{AIRFLOW_HOME}" in value:
+        airflow_home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        value = value.replace("{AIRFLOW_HOME}", airflow_home)
+    return os.path.abspath(os.path.expanduser(value))
+
+
+@functools.cache
+def inline_max_bytes() -> int:
+    """``[results] inline_max_bytes``: the size cap of InlineResult / PrefectResult."""
+    return _as_int("inline_max_bytes", _raw("inline_max_bytes"))
+
+
+@functools.cache
+def xcom_result() -> str:
+    """``[results] xcom_result``: where the XCom backend offloads values ("" = ``default_result``)."""
+    return _raw("xcom_result").strip() or default_result()
+
+
+@functools.cache
+def xcom_inline_threshold() -> int:
+    """``[results] xcom_inline_threshold``: JSON values up to this many bytes stay in the DB."""
+    return _as_int("xcom_inline_threshold", _raw("xcom_inline_threshold"))
+
+
+@functools.cache
+def xcom_serializer() -> str:
+    """``[results] xcom_serializer``: ``auto``, ``json`` or ``pickle``."""
+    value = _raw("xcom_serializer").strip().lower()
+    if value not in {"auto", "json", "pickle"}:
+        raise ValueError(f"[{SECTION}] xcom_serializer must be auto, json or pickle, got {value!r}")
+    return value
+
+
+@functools.cache
+def purge() -> str:
+    """``[results] purge``: ``never`` or ``on_clear``."""
+    value = _raw("purge").strip().lower()
+    if value not in {"never", "on_clear"}:
+        raise ValueError(f"[{SECTION}] purge must be never or on_clear, got {value!r}")
+    return value
+
+
+@functools.cache
+def signing_key() -> str:
+    """``[results] signing_key`` (sensitive): HMAC key of XCom envelopes ("" = unsigned)."""
+    return _raw("signing_key")
+
+
+_GETTERS: tuple[Any, ...] = (
+    checkpointing,
+    default_result,
+    local_dir,
+    inline_max_bytes,
+    xcom_result,
+    xcom_inline_threshold,
+    xcom_serializer,
+    purge,
+    signing_key,
+)
+
+
+def clear_cache() -> None:
+    """Forget cached option values (for tests that change the environment)."""
+    for getter in _GETTERS:
+        getter.cache_clear()

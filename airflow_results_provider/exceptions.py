@@ -1,0 +1,57 @@
+"""Errors raised by airflow-results-provider. Every one derives from :class:`ResultError`."""
+
+from __future__ import annotations
+
+
+class ResultError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ResultNotImplementedError(ResultError, NotImplementedError):
+    """The Result class has no storage for this operation (e.g. the base ``Result``)."""
+
+
+class ResultNotFoundError(ResultError, FileNotFoundError):
+    """No stored result at the given location."""
+
+
+class ResultIntegrityError(ResultError, ValueError):
+    """The stored payload does not match the checksum recorded when it was written."""
+
+
+class LocationTemplateError(ResultError, ValueError):
+    """A location template could not be rendered (missing variable, bad syntax)."""
+
+
+class LocationCollisionError(ResultError, FileExistsError):
+    """Two task instances (e.g. two map indexes) would share one location."""
+
+
+class InvalidLocationError(ResultError, ValueError):
+    """A location is not acceptable for this Result (escapes its base directory, empty, ...)."""
+
+
+class SerializationError(ResultError, ValueError):
+    """A value could not be serialized or a payload could not be deserialized."""
+
+
+class ResultNotWritableError(ResultError, ValueError):
+    """This Result type cannot be written (``ConstantResult``, ``SecretResult``)."""
+
+
+class ResultTooLargeError(ResultError, ValueError):
+    """A value is too large for this Result type (``InlineResult``)."""
+
+
+__all__ = [
+    "InvalidLocationError",
+    "LocationCollisionError",
+    "LocationTemplateError",
+    "ResultError",
+    "ResultIntegrityError",
+    "ResultNotFoundError",
+    "ResultNotImplementedError",
+    "ResultNotWritableError",
+    "ResultTooLargeError",
+    "SerializationError",
+]

@@ -1,0 +1,107 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+Pure data: importing this module must stay free of Airflow and of anything heavy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERSION = "0.1.0"
+
+
+def _option(description: str, type_: str, default: str | None, example: str | None = None, **extra: Any):
+    option: dict[str, Any] = {
+        "description": description,
+        "version_added": "0.1.0",
+        "type": type_,
+        "example": example,
+        "default": default,
+    }
+    option.update(extra)
+    return option
+
+
+RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
+    "checkpointing": _option(
+        "Global switch for checkpointing. When False, no task return value is written to a Result, "
+        "whatever the task or DAG asks for (targets are still read).",
+        "boolean",
+        "True",
+        "False",
+    ),
+    "default_result": _option(
+        "Where checkpoints go when a task gives no ``result=``. A URL (``file:///data/results``, "
+        "``s3://bucket/prefix``, ``gs://bucket/prefix``, ``abfs://container/prefix``) or ``module:attribute`` "
+        "naming a Result object. Empty means a LocalResult in ``local_dir``.",
+        "string",
+        "",
+        "s3://aws_default@my-bucket/results",
+    ),
+    "local_dir": _option(
+        "Base directory of LocalResult when no ``dir`` is given.",
+        "string",
+        "{AIRFLOW_HOME}/results",
+        "/data/airflow/results",
+    ),
+    "inline_max_bytes": _option(
+        "Largest JSON text (in bytes) an InlineResult / PrefectResult may hold. Larger values raise an error "
+        "that suggests a storage Result.",
+        "integer",
+        "65536",
+        "1048576",
+    ),
+    "xcom_result": _option(
+        "Where the ResultXComBackend puts XCom values (same forms as ``default_result``). Empty means "
+        "``default_result``.",
+        "string",
+        "",
+        "file:///data/xcom",
+    ),
+    "xcom_inline_threshold": _option(
+        "XCom values whose JSON text is at most this many bytes stay plain JSON rows in the metadata DB, "
+        "exactly like Airflow's default backend. -1 keeps every JSON-able value in the DB.",
+        "integer",
+        "1024",
+        "0",
+    ),
+    "xcom_serializer": _option(
+        "Serializer of offloaded XCom values: ``auto`` (JSON when JSON-able, else pickle), ``json`` or "
+        "``pickle``.",
+        "string",
+        "auto",
+        "pickle",
+    ),
+    "purge": _option(
+        "What clearing or retrying a task does to objects the XCom backend wrote: ``never`` keeps them "
+        "(checkpoints survive), ``on_clear`` deletes them.",
+        "string",
+        "never",
+        "on_clear",
+    ),
+    "signing_key": _option(
+        "Secret key for HMAC-signing XCom envelopes. When set, envelopes are signed on write, and a pickled "
+        "payload is only loaded when the signature verifies.",
+        "string",
+        "",
+        None,
+        sensitive=True,
+    ),
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider description Airflow's ProvidersManager registers."""
+    return {
+        "package-name": "airflow-results-provider",
+        "name": "Results",
+        "description": "Prefect 1.x style Results for Airflow: checkpointing, targets, caching, "
+        "restart from failure and a Result-backed XCom backend.",
+        "versions": [VERSION],
+        "config": {
+            "results": {
+                "description": "Options of airflow-results-provider (Results, checkpointing, XCom backend).",
+                "options": RESULTS_CONFIG_OPTIONS,
+            }
+        },
+    }

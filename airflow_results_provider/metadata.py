@@ -1,0 +1,135 @@
+"""Result metadata: what is known about a stored payload, kept beside it (never wrapping it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import re
+import reprlib
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+METADATA_FORMAT_VERSION = 1
+PREVIEW_MAX_CHARS = 500
+_SENSITIVE_KEY = re.compile(
+    r"(password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credential|auth)", re.I
+)
+_MASK = "***"
+
+_preview_repr = reprlib.Repr()
+_preview_repr.maxlevel = 3
+_preview_repr.maxdict = 10
+_preview_repr.maxlist = 10
+_preview_repr.maxtuple = 10
+_preview_repr.maxset = 10
+_preview_repr.maxstring = 120
+_preview_repr.maxother = 200
+_preview_repr.maxlong = 60
+
+
+def python_type_name(value: Any) -> str:
+    """``module.QualName`` of the value's type, e.g. ``pandas.DataFrame`` or ``builtins.dict``."""
+    cls = type(value)
+    module = cls.__module__
+    # pandas.core.frame.DataFrame is better known as pandas.DataFrame.
+    top = module.split(".", 1)[0]
+    if top in {"pandas", "numpy"}:
+        module = top
+    return f"{module}.{cls.__qualname__}"
+
+
+def _mask_sensitive(value: Any, depth: int = 0) -> Any:
+    if depth > 4:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: (_MASK if isinstance(k, str) and _SENSITIVE_KEY.search(k) else _mask_sensitive(v, depth + 1))
+            for k, v in list(value.items())[:50]
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(_mask_sensitive(v, depth + 1) for v in value[:50])
+    return value
+
+
+def _airflow_redact(text: str) -> str:
+    """Apply Airflow's secrets masker when the Airflow runtime is already loaded (never import it here)."""
+    masker = sys.modules.get("airflow.sdk._shared.secrets_masker.secrets_masker")
+    if masker is None:
+        return text
+    try:
+        return masker.redact(text)
+    except Exception:  # the masker is best effort; a preview must never fail a write
+        return text
+
+
+def make_preview(value: Any, max_chars: int = PREVIEW_MAX_CHARS) -> str:
+    """A bounded, secrets-masked ``repr`` of ``value`` for the UI and metadata."""
+    try:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            # repr() of a large bytes object would be several times its size.
+            head = bytes(value[:max_chars])
+            text = f"{type(value).__name__}({len(value)} bytes): {head!r}"
+        else:
+            text = _preview_repr.repr(_mask_sensitive(value))
+    except Exception as exc:  # a broken __repr__ must not fail a write
+        text = f"<unrepresentable {python_type_name(value)}: {type(exc).__name__}>"
+    text = _airflow_redact(text)
+    if len(text) > max_chars:
+        text = text[: max_chars - 3] + "..."
+    return text
+
+
+_CONTEXT_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+
+
+def build_metadata(
+    *,
+    result_type: str,
+    uri: str,
+    serializer: str,
+    size: int,
+    sha256: str,
+    value: Any,
+    context: Mapping[str, Any] | None = None,
+    preview: str | None = None,
+) -> dict[str, Any]:
+    """Metadata dict of a freshly written payload."""
+    try:
+        import cloudpickle
+
+        cloudpickle_version = cloudpickle.__version__
+    except ImportError:  # pragma: no cover - cloudpickle is a core dependency
+        cloudpickle_version = None
+    meta: dict[str, Any] = {
+        "format_version": METADATA_FORMAT_VERSION,
+        "result": result_type,
+        "location": uri,
+        "serializer": serializer,
+        "size": size,
+        "sha256": sha256,
+        "python_type": python_type_name(value),
+        "preview": make_preview(value) if preview is None else preview,
+        "written_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "python_version": platform.python_version(),
+        "cloudpickle_version": cloudpickle_version,
+    }
+    context = context or {}
+    for key in _CONTEXT_KEYS:
+        if context.get(key) is not None:
+            meta[key] = context[key]
+    if "try_number" not in meta and context.get("task_run_count") is not None:
+        meta["try_number"] = context["task_run_count"]
+    return meta
+
+
+def encode_metadata(meta: Mapping[str, Any]) -> bytes:
+    return json.dumps(meta, sort_keys=True, default=str).encode()
+
+
+def decode_metadata(data: bytes) -> dict[str, Any]:
+    meta = json.loads(data)
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not a JSON object")
+    return meta

@@ -1,0 +1,342 @@
+"""The Result base class: Prefect 1.x's contract over a few storage hooks."""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import IO, Any, ClassVar
+
+from airflow_results_provider._streams import CHUNK_SIZE, HashingReader, HashingWriter
+from airflow_results_provider.exceptions import (
+    ResultIntegrityError,
+    ResultNotImplementedError,
+    SerializationError,
+)
+from airflow_results_provider.metadata import build_metadata, make_preview
+from airflow_results_provider.serializers.base import Serializer
+from airflow_results_provider.templating.context import build_location_context
+from airflow_results_provider.templating.filters import default_location
+from airflow_results_provider.templating.render import is_jinja, render_location
+
+log = logging.getLogger(__name__)
+
+Location = str | Callable[..., str]
+
+
+class PayloadWriter:
+    """What a storage hook's ``_open_writer`` returns: a binary sink that is only visible after commit.
+
+    ``commit()`` makes the payload visible at its location in one step; ``abort()`` discards it and leaves
+    whatever was there before untouched.
+    """
+
+    def write(self, data: bytes | memoryview) -> int:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        pass
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class Result:
+    """A value and the place it is (or will be) stored, with Prefect 1.x's Result interface.
+
+    ``location`` is a template (Jinja ``{{ ... }}`` or ``str.format`` ``{...}``) or a callable receiving the
+    template variables as keyword arguments. :meth:`format` renders it; :meth:`write` renders, serializes
+    (streamed, hashed on the way) and stores atomically, with metadata stored beside the payload. The base
+    class has no storage: subclasses implement ``_open_writer``, ``_open_reader``, ``_stat``, ``_delete``,
+    ``_read_metadata``/``_write_metadata`` and ``uri``.
+
+    .. code-block:: python
+
+        result = LocalResult(dir="/data", location="{flow_name}/{task_name}.pkl")
+        written = result.write({"rows": 3}, flow_name="etl", task_name="extract")
+        assert result.read(written.location).value == {"rows": 3}
+    """
+
+    #: Attributes never pickled (clients, hooks): recreated lazily where they are used.
+    _transient: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        value: Any = None,
+        location: Location | None = None,
+        serializer: Serializer | None = None,
+    ) -> None:
+        if serializer is None:
+            from airflow_results_provider.serializers.pickle_serializer import PickleSerializer
+
+            serializer = PickleSerializer()
+        if not isinstance(serializer, Serializer):
+            raise TypeError(f"serializer must be a Serializer, got {type(serializer).__name__}")
+        if location is not None and not (isinstance(location, str) or callable(location)):
+            raise TypeError(f"location must be a string or a callable, got {type(location).__name__}")
+        self.value = value
+        self.location = location
+        self.serializer = serializer
+        self.metadata: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ Prefect contract
+
+    def copy(self) -> Result:
+        """A shallow copy; mutable configuration (dicts, lists) and metadata are copied too."""
+        new = copy.copy(self)
+        for key, item in self.__dict__.items():
+            if isinstance(item, (dict, list)) and key != "value":
+                new.__dict__[key] = copy.copy(item)
+        for key in self._transient:
+            new.__dict__.pop(key, None)
+        return new
+
+    def from_value(self, value: Any) -> Result:
+        """A copy of this Result holding ``value`` and no location."""
+        new = self.copy()
+        new.location = None
+        new.value = value
+        new.metadata = None
+        return new
+
+    def format(self, **context: Any) -> Result:
+        """A copy with the location rendered from ``context``; this Result is not changed.
+
+        :raises LocationTemplateError: a template variable is missing (named, with the available ones).
+        """
+        return self._format(build_location_context(context))
+
+    def _format(self, variables: Mapping[str, Any]) -> Result:
+        new = self.copy()
+        location = self.location
+        if location is None:
+            rendered = default_location(variables, extension=self.serializer.extension)
+        elif callable(location):
+            rendered = str(location(**variables))
+        else:
+            rendered = render_location(location, variables)
+        self._check_location(rendered)
+        new.location = rendered
+        return new
+
+    def write(self, value_: Any, **context: Any) -> Result:
+        """Store ``value_`` at the rendered location and return a new Result holding value and location.
+
+        The write is atomic: a failed or interrupted write leaves the previous payload at that location intact.
+
+        :raises SerializationError: the value cannot be serialized (names the serializer, task and location).
+        """
+        variables = build_location_context(context)
+        new = self._format(variables)
+        new.value = value_
+        location = new.location
+        previous = self._safe_previous_metadata(location)
+        writer = self._open_writer(location)
+        try:
+            hashing = HashingWriter(writer)
+            buffered = io.BufferedWriter(hashing, CHUNK_SIZE)
+            try:
+                new.serializer.dump(value_, buffered)
+                buffered.flush()
+            except SerializationError as exc:
+                raise SerializationError(
+                    f"{exc} (task {_task_label(variables)}, location {self.uri(location)})"
+                ) from exc
+            except Exception as exc:
+                raise SerializationError(
+                    f"{type(new.serializer).__name__} ({new.serializer.label}) could not serialize a "
+                    f"{type(value_).__module__}.{type(value_).__qualname__} for task {_task_label(variables)} "
+                    f"at {self.uri(location)}: {type(exc).__name__}: {exc}"
+                ) from exc
+            metadata = build_metadata(
+                result_type=type(self).__name__,
+                uri=self.uri(location),
+                serializer=new.serializer.label,
+                size=hashing.size,
+                sha256=hashing.hexdigest(),
+                value=value_,
+                context=variables,
+            )
+            if previous and previous.get("sha256"):
+                # Lets a reader tell "old payload, new metadata" (interrupted between the two commits) from
+                # corruption: metadata is committed first, the payload second.
+                metadata["previous_sha256"] = previous["sha256"]
+            self._write_metadata(location, metadata)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        new.metadata = metadata
+        return new
+
+    def read(self, location: str) -> Result:
+        """A new Result holding the value stored at ``location`` (an already rendered location).
+
+        :raises ResultNotFoundError: nothing is stored there.
+        :raises ResultIntegrityError: the payload does not match its recorded sha256.
+        :raises SerializationError: the payload cannot be deserialized with this Result's serializer.
+        """
+        self._check_location(location)
+        new = self.copy()
+        new.location = location
+        metadata = self._read_metadata(location)
+        error: Exception | None = None
+        with self._open_reader(location) as raw:
+            hashing = HashingReader(raw)
+            buffered = io.BufferedReader(hashing, CHUNK_SIZE)
+            try:
+                value = self.serializer.load(buffered)
+            except Exception as exc:
+                value, error = None, exc
+            hashing.drain()
+        expected = metadata.get("sha256") if metadata else None
+        if expected:
+            digest = hashing.hexdigest()
+            if digest != expected:
+                if digest == metadata.get("previous_sha256"):
+                    log.warning(
+                        "%s: metadata is newer than the payload (interrupted write?)", self.uri(location)
+                    )
+                    metadata = {"location": self.uri(location), "sha256": digest, "size": hashing.size}
+                else:
+                    raise ResultIntegrityError(
+                        f"Result at {self.uri(location)} is corrupt: sha256 {digest} does not match the "
+                        f"recorded {expected} ({hashing.size} bytes read, {metadata.get('size')} written)"
+                    ) from error
+        if error is not None:
+            if isinstance(error, SerializationError):
+                raise SerializationError(f"{error} (location {self.uri(location)})") from error
+            raise SerializationError(
+                f"{type(self.serializer).__name__} could not read {self.uri(location)}: {error!r}"
+            ) from error
+        new.value = value
+        new.metadata = metadata or {
+            "result": type(self).__name__,
+            "location": self.uri(location),
+            "serializer": self.serializer.label,
+            "size": hashing.size,
+            "sha256": hashing.hexdigest(),
+        }
+        return new
+
+    def exists(self, location: Location | None = None, **context: Any) -> bool:
+        """Whether a payload is stored at ``location`` (rendered with ``context``): one stat/HEAD, no read.
+
+        Not-found is ``False``; failing to reach the store (permissions, network) raises.
+        """
+        new = self if location is None else self._with_location(location)
+        rendered = (
+            new._format(build_location_context(context)).location
+            if _needs_render(new.location, context)
+            else new.location
+        )
+        if rendered is None:
+            return False
+        self._check_location(rendered)
+        return self._stat(rendered) is not None
+
+    def delete(self, location: str) -> bool:
+        """Delete the payload and its metadata at ``location``; ``False`` if nothing was there."""
+        self._check_location(location)
+        return self._delete(location)
+
+    def uri(self, location: str) -> str:
+        """The full URL of ``location`` (``file:///...``, ``s3://bucket/key``)."""
+        raise ResultNotImplementedError(self._not_implemented("uri"))
+
+    # ------------------------------------------------------------------ storage hooks
+
+    def _check_location(self, location: str) -> None:
+        """Raise :class:`InvalidLocationError` when ``location`` is not acceptable for this store."""
+
+    def _open_writer(self, location: str) -> PayloadWriter:
+        raise ResultNotImplementedError(self._not_implemented("write"))
+
+    @contextmanager
+    def _open_reader(self, location: str) -> Iterator[IO[bytes]]:
+        raise ResultNotImplementedError(self._not_implemented("read"))
+        yield  # pragma: no cover
+
+    def _stat(self, location: str) -> dict[str, Any] | None:
+        raise ResultNotImplementedError(self._not_implemented("exists"))
+
+    def _delete(self, location: str) -> bool:
+        raise ResultNotImplementedError(self._not_implemented("delete"))
+
+    def _read_metadata(self, location: str) -> dict[str, Any] | None:
+        return None
+
+    def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
+        pass
+
+    # ------------------------------------------------------------------ helpers
+
+    def _not_implemented(self, operation: str) -> str:
+        return (
+            f"{type(self).__name__} has no storage to {operation}: use a storage Result such as LocalResult, "
+            "S3Result or InlineResult, or implement the storage hooks in a subclass"
+        )
+
+    def _with_location(self, location: Location) -> Result:
+        new = self.copy()
+        new.location = location
+        return new
+
+    def _safe_previous_metadata(self, location: str) -> dict[str, Any] | None:
+        try:
+            return self._read_metadata(location)
+        except Exception:  # a broken old sidecar must not block a new write
+            return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for key in self._transient:
+            state.pop(key, None)
+        return state
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return False
+        mine = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "metadata"}
+        theirs = {k: v for k, v in other.__dict__.items() if not k.startswith("_") and k != "metadata"}
+        if mine.keys() != theirs.keys():
+            return False
+        return all(_equal(mine[k], theirs[k]) for k in mine)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {make_preview(self.value, 120)}>"
+
+
+def _needs_render(location: Location | None, context: Mapping[str, Any]) -> bool:
+    if location is None:
+        return bool(context)
+    if callable(location):
+        return True
+    return is_jinja(location) or "{" in location
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:  # numpy arrays, DataFrames: ambiguous truth values
+        try:
+            return bool((a == b).all())
+        except Exception:
+            return False
+
+
+def _task_label(variables: Mapping[str, Any]) -> str:
+    name = variables.get("task_full_name") or variables.get("task_name") or variables.get("task_id")
+    if name is None:
+        return "<no task>"
+    dag_id = variables.get("dag_id")
+    return f"{dag_id}.{name}" if dag_id else str(name)

@@ -1,0 +1,46 @@
+"""JSONSerializer: JSON text, streamed with ``iterencode``."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import IO, Any, ClassVar
+
+from airflow_results_provider.serializers.base import Serializer
+
+
+class JSONSerializer(Serializer):
+    """Serializes JSON-able values as UTF-8 JSON text.
+
+    .. code-block:: python
+
+        LocalResult(dir="/data", location="{dag_id}/{task_name}.json", serializer=JSONSerializer())
+    """
+
+    name: ClassVar[str] = "json"
+    extension: ClassVar[str] = "json"
+
+    def serialize(self, value: Any) -> bytes:
+        try:
+            return json.dumps(value, allow_nan=False).encode()
+        except Exception as exc:
+            raise self._error("serialize", exc, value) from exc
+
+    def deserialize(self, value: bytes) -> Any:
+        try:
+            return json.loads(value)
+        except Exception as exc:
+            raise self._error("deserialize", exc) from exc
+
+    def dump(self, value: Any, fileobj: IO[bytes]) -> None:
+        text = io.TextIOWrapper(fileobj, encoding="utf-8", write_through=False)
+        try:
+            json.dump(value, text, allow_nan=False)
+        except Exception as exc:
+            raise self._error("serialize", exc, value) from exc
+        finally:
+            text.flush()
+            text.detach()
+
+    def load(self, fileobj: IO[bytes]) -> Any:
+        return self.deserialize(fileobj.read())

@@ -1,0 +1,101 @@
+"""Build the variables a location template sees: Airflow context + Prefect aliases + params + inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+_TASK_RUN_NAMESPACE = uuid.UUID("5b3f6a0e-8c1e-4d5f-9a43-7f1c2f0d9b11")
+
+
+def task_run_id(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> str:
+    """A UUID unique per task instance and stable across retries and clears (unlike ``ti.id``)."""
+    key = f"{dag_id}\x1f{run_id}\x1f{task_id}\x1f{-1 if map_index is None else map_index}"
+    return str(uuid.uuid5(_TASK_RUN_NAMESPACE, key))
+
+
+def _params_dict(params: Any) -> dict[str, Any]:
+    if not params:
+        return {}
+    try:
+        return {key: params[key] for key in params}  # ParamsDict resolves Param objects on __getitem__
+    except Exception:
+        return dict(params)
+
+
+def _day_strings(prefix: str, day: dt.date, out: dict[str, Any]) -> None:
+    out[prefix] = day.strftime("%Y-%m-%d")
+    out[f"{prefix}_nodash"] = day.strftime("%Y%m%d")
+
+
+def build_location_context(
+    context: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Flatten ``context`` into template variables.
+
+    Precedence (later wins): DAG params (flattened) < the context (Airflow's, plus Prefect aliases derived
+    from it when it does not carry them) < ``inputs`` (task arguments by name) < ``extra``.
+    Works on a real Airflow context (``ti``, ``dag_run``, ...) and on plain keyword dicts alike.
+    """
+    context = dict(context or {})
+    params = _params_dict(context.get("params") or context.get("parameters"))
+    out: dict[str, Any] = dict(params)
+    out.update(context)
+
+    ti = context.get("ti") or context.get("task_instance")
+    task = context.get("task") or getattr(ti, "task", None)
+    dag = context.get("dag") or getattr(task, "dag", None)
+    dag_run = context.get("dag_run")
+
+    def derive(key: str, value: Any) -> None:
+        if key not in out and value is not None:
+            out[key] = value
+
+    derive("dag_id", getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None))
+    derive("task_id", getattr(ti, "task_id", None) or getattr(task, "task_id", None))
+    derive("run_id", getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None))
+    if "map_index" not in out:
+        map_index = getattr(ti, "map_index", None)
+        out["map_index"] = map_index if isinstance(map_index, int) and map_index >= 0 else None
+    derive("try_number", getattr(ti, "try_number", None))
+
+    derive("flow_name", out.get("dag_id"))
+    derive("flow_run_id", out.get("run_id"))
+    derive("flow_run_name", out.get("run_id"))
+    derive("task_name", out.get("task_id"))
+    if "task_full_name" not in out and out.get("task_name") is not None:
+        name, index = out["task_name"], out.get("map_index")
+        out["task_full_name"] = f"{name}[{index}]" if index is not None else name
+    derive("task_tags", sorted(getattr(task, "tags", None) or getattr(dag, "tags", None) or []))
+    derive("task_run_count", out.get("try_number"))
+    if "task_run_id" not in out and all(out.get(k) is not None for k in ("dag_id", "run_id", "task_id")):
+        out["task_run_id"] = task_run_id(out["dag_id"], out["run_id"], out["task_id"], out.get("map_index"))
+    out.setdefault("task_loop_count", 1)
+    out.setdefault("task_loop_result", None)
+
+    if "date" not in out:
+        out["date"] = (
+            context.get("logical_date")
+            or getattr(dag_run, "logical_date", None)
+            or getattr(dag_run, "run_after", None)
+            or dt.datetime.now(dt.timezone.utc)
+        )
+    derive("scheduled_start_time", getattr(dag_run, "run_after", None) or out["date"])
+    now = dt.datetime.now(dt.timezone.utc).date()
+    for prefix, day in (
+        ("today", now),
+        ("yesterday", now - dt.timedelta(days=1)),
+        ("tomorrow", now + dt.timedelta(days=1)),
+    ):
+        if prefix not in out:
+            _day_strings(prefix, day, out)
+    out["parameters"] = params
+
+    if inputs:
+        out.update(inputs)
+    out.update(extra)
+    return out

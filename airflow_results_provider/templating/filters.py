@@ -1,0 +1,48 @@
+"""Template filters and the default location."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def path_safe(value: Any) -> str:
+    """Make ``value`` safe as one path segment / object-key part.
+
+    Every run of characters other than letters, digits, ``.``, ``_`` and ``-`` becomes ``_`` (so a run id
+    ``manual__2024-01-01T00:00:00+00:00`` becomes ``manual__2024-01-01T00_00_00_00_00``); ``.``/``..`` and
+    empty values become ``_``.
+    """
+    text = _UNSAFE.sub("_", str(value))
+    if text in {"", ".", ".."}:
+        return "_"
+    return text
+
+
+def has_task_identity(context: Mapping[str, Any]) -> bool:
+    return all(context.get(k) is not None for k in ("dag_id", "run_id", "task_id"))
+
+
+def default_location(context: Mapping[str, Any], extension: str = "") -> str:
+    """The location used when a Result has none.
+
+    In a task: ``<dag_id>/<path-safe run_id>/<task_id>[/<map_index>][/loop-<n>]/<xcom key>``, deterministic
+    and distinct per task instance. Without a task context: ``YYYY/M/D/<uuid4>``, unique per call.
+    """
+    suffix = f".{extension}" if extension else ""
+    if not has_task_identity(context):
+        now = dt.datetime.now(dt.timezone.utc)
+        return f"{now.year}/{now.month}/{now.day}/{uuid.uuid4()}{suffix}"
+    parts = [path_safe(context["dag_id"]), path_safe(context["run_id"]), path_safe(context["task_id"])]
+    map_index = context.get("map_index")
+    if map_index is not None and map_index >= 0:
+        parts.append(str(map_index))
+    if context.get("task_loop_active"):
+        parts.append(f"loop-{context.get('task_loop_count', 1)}")
+    parts.append(path_safe(context.get("xcom_key") or "return_value") + suffix)
+    return "/".join(parts)
