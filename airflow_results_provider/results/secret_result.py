@@ -69,7 +69,8 @@ class SecretResult(Result):
         from airflow.sdk.log import mask_secret
 
         if self.variable is not None:
-            mask_secret(value, name)
+            for secret in _leaves(value):
+                mask_secret(secret)
         else:
             for secret in (value.password, value.get_uri() if value.password else None):
                 if secret:
@@ -100,3 +101,14 @@ class SecretResult(Result):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: ***>" if self.value is not None else f"<{type(self).__name__}>"
+
+
+def _leaves(value: Any) -> list[str]:
+    """Every string (and number) inside a Variable's value: all of it is secret, whatever the key names."""
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    if value is None or isinstance(value, bool):
+        return []
+    return [str(value)]

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project virtualenv in .venv with Airflow, this package and the test tools.
+# Needs only python3. Installs with uv (fetched from PyPI), pinned by requirements/constraints.txt.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${RESULTS_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+
+if [ ! -x "$PY" ]; then
+  echo "==> creating virtualenv $VENV" >&2
+  if ! python3 -m venv "$VENV" 2>/dev/null; then
+    # Debian's python3 without python3-venv: fall back to uv's own venv.
+    rm -rf "$VENV"
+    python3 -m pip install --quiet --user uv
+    python3 -m uv venv --quiet --seed "$VENV"
+  fi
+fi
+
+stamp_src="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements/constraints.txt" | sha256sum | cut -c1-16)"
+stamp="$VENV/.bootstrap-$stamp_src"
+if [ ! -f "$stamp" ]; then
+  echo "==> installing airflow-results-provider and its test tools (uv)" >&2
+  if [ ! -x "$VENV/bin/uv" ]; then
+    "$PY" -m pip install --quiet --disable-pip-version-check uv
+  fi
+  "$VENV/bin/uv" pip install --quiet --python "$PY" \
+    -c "$ROOT/requirements/constraints.txt" -e "$ROOT[dev]"
+  rm -f "$VENV"/.bootstrap-*
+  touch "$stamp"
+fi

@@ -1,0 +1,81 @@
+"""Test session setup.
+
+Airflow reads its configuration at import time, so AIRFLOW_HOME and friends are set here, at the top of
+the first conftest, before any test module imports airflow. The metadata DB is a SQLite file in a
+temporary AIRFLOW_HOME, migrated once per session by the ``airflow_db`` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="results-tests-airflow-home-"))
+_DAGS_FOLDER = _AIRFLOW_HOME / "dags"
+_DAGS_FOLDER.mkdir()
+
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS_FOLDER)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__RESULTS__LOCAL_DIR"] = str(_AIRFLOW_HOME / "results")
+os.environ.pop("AIRFLOW__RESULTS__CHECKPOINTING", None)
+
+
+def airflow_env(**overrides: str) -> dict[str, str]:
+    """Environment for an Airflow CLI subprocess of this test session."""
+    env = dict(os.environ)
+    env.update(overrides)
+    return env
+
+
+def run_airflow(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the ``airflow`` CLI of this virtualenv and return the completed process (output captured)."""
+    airflow = Path(sys.executable).with_name("airflow")
+    return subprocess.run(
+        [str(airflow), *args],
+        env=env or airflow_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def dags_folder() -> Path:
+    return _DAGS_FOLDER
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: Path) -> Path:
+    """A migrated SQLite metadata DB (``airflow db migrate`` once per session)."""
+    proc = run_airflow("db", "migrate")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return airflow_home / "airflow.db"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config_cache():
+    from airflow_results_provider import config
+
+    config.clear_cache()
+    yield
+    config.clear_cache()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
