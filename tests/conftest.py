@@ -37,7 +37,9 @@ def airflow_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def run_airflow(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_airflow(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """Run the ``airflow`` CLI of this virtualenv and return the completed process (output captured)."""
     airflow = Path(sys.executable).with_name("airflow")
     return subprocess.run(

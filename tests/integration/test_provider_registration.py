@@ -31,7 +31,11 @@ def test_config_default_and_env_override(airflow_db):
     assert default.returncode == 0, default.stderr
     assert default.stdout.strip() == "True"
     off = run_airflow(
-        "config", "get-value", "results", "checkpointing", env=airflow_env(AIRFLOW__RESULTS__CHECKPOINTING="False")
+        "config",
+        "get-value",
+        "results",
+        "checkpointing",
+        env=airflow_env(AIRFLOW__RESULTS__CHECKPOINTING="False"),
     )
     assert off.returncode == 0, off.stderr
     assert off.stdout.strip() == "False"

@@ -91,8 +91,14 @@ class ResultContract:
     def test_format_renders_both_syntaxes_and_callables(self, make_result):
         context = {"flow_name": "etl", "task_name": "load", "date": dt.datetime(2024, 1, 2)}
         assert make_result(location="{flow_name}/{task_name}").format(**context).location == "etl/load"
-        assert make_result(location="{date:%Y-%m-%d}/{task_name}").format(**context).location == "2024-01-02/load"
-        assert make_result(location="{{ flow_name }}/{{ task_name | upper }}").format(**context).location == "etl/LOAD"
+        assert (
+            make_result(location="{date:%Y-%m-%d}/{task_name}").format(**context).location
+            == "2024-01-02/load"
+        )
+        assert (
+            make_result(location="{{ flow_name }}/{{ task_name | upper }}").format(**context).location
+            == "etl/LOAD"
+        )
         assert make_result(location=lambda **kw: f"{kw['flow_name']}-x").format(**context).location == "etl-x"
 
     def test_missing_template_key_names_it_and_lists_the_available_ones(self, make_result):
@@ -142,7 +148,16 @@ class ResultContract:
         result = make_result(location="meta.pkl")
         written = result.write({"password": "hunter2", "rows": 3}, **TASK_CONTEXT)
         meta = written.metadata
-        for key in ("result", "location", "serializer", "size", "sha256", "python_type", "preview", "written_at"):
+        for key in (
+            "result",
+            "location",
+            "serializer",
+            "size",
+            "sha256",
+            "python_type",
+            "preview",
+            "written_at",
+        ):
             assert key in meta, key
         assert meta["result"] == type(result).__name__
         assert meta["location"] == result.uri("meta.pkl")

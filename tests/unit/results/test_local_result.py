@@ -202,7 +202,9 @@ def test_large_values_stream_without_extra_copies(tmp_path, kind):
     size = 256 << 20
     out = subprocess.run(
         [sys.executable, "-c", _MEMORY_PROBE, str(tmp_path), str(size), kind, "big.pkl"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     figures = json.loads(out.stdout)
     assert figures["size"] == size

@@ -31,7 +31,9 @@ def test_variable_secret_is_read_and_masked(secrets):
 
 
 def test_json_variable_and_connection(secrets):
-    assert SecretResult(variable="vendor_json", deserialize_json=True).read().value == {"token": "abc-def-ghi"}
+    assert SecretResult(variable="vendor_json", deserialize_json=True).read().value == {
+        "token": "abc-def-ghi"
+    }
     conn = SecretResult(connection="vendor_db").read().value
     assert conn.password == "pw-very-secret" and conn.host == "db"
 

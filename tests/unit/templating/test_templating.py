@@ -24,9 +24,21 @@ def fake_airflow_context(map_index: int = -1, try_number: int = 1, params: dict 
     """The shape of an Airflow task context (attribute objects, like the real one)."""
     dag = SimpleNamespace(dag_id="etl", tags=["nightly", "finance"])
     task = SimpleNamespace(task_id="extract", dag=dag, tags=None)
-    ti = SimpleNamespace(dag_id="etl", task_id="extract", run_id=RUN_ID, map_index=map_index, try_number=try_number, task=task)
-    dag_run = SimpleNamespace(run_id=RUN_ID, logical_date=None, run_after=dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc))
-    return {"ti": ti, "task_instance": ti, "task": task, "dag": dag, "dag_run": dag_run, "params": params or {}, "ds": "2024-01-02"}
+    ti = SimpleNamespace(
+        dag_id="etl", task_id="extract", run_id=RUN_ID, map_index=map_index, try_number=try_number, task=task
+    )
+    dag_run = SimpleNamespace(
+        run_id=RUN_ID, logical_date=None, run_after=dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    )
+    return {
+        "ti": ti,
+        "task_instance": ti,
+        "task": task,
+        "dag": dag,
+        "dag_run": dag_run,
+        "params": params or {},
+        "ds": "2024-01-02",
+    }
 
 
 def test_prefect_aliases_from_an_airflow_context():
@@ -38,7 +50,9 @@ def test_prefect_aliases_from_an_airflow_context():
     assert ctx["task_run_count"] == ctx["try_number"] == 1
     assert ctx["task_tags"] == ["finance", "nightly"]
     assert ctx["task_loop_count"] == 1 and ctx["task_loop_result"] is None
-    assert ctx["date"] == ctx["scheduled_start_time"] == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    assert (
+        ctx["date"] == ctx["scheduled_start_time"] == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    )
     today = dt.datetime.now(dt.timezone.utc).date()
     assert ctx["today"] == today.isoformat()
     assert ctx["yesterday_nodash"] == (today - dt.timedelta(days=1)).strftime("%Y%m%d")
@@ -82,7 +96,9 @@ def test_logical_date_wins_over_run_after():
 
 def test_jinja_syntax_with_airflow_objects_and_filter():
     ctx = build_location_context(fake_airflow_context())
-    rendered = render_location("{{ dag.dag_id }}/{{ ds }}/{{ run_id | path_safe }}/{{ ti.task_id }}.json", ctx)
+    rendered = render_location(
+        "{{ dag.dag_id }}/{{ ds }}/{{ run_id | path_safe }}/{{ ti.task_id }}.json", ctx
+    )
     assert rendered == "etl/2024-01-02/manual__2024-01-02T03_04_05_00_00/extract.json"
 
 
@@ -128,7 +144,9 @@ def test_jinja_is_sandboxed():
 def test_callable_location_through_a_result(tmp_path):
     from airflow_results_provider.results import LocalResult
 
-    result = LocalResult(dir=tmp_path, location=lambda task_name, map_index, **_: f"{task_name}-{map_index}.pkl")
+    result = LocalResult(
+        dir=tmp_path, location=lambda task_name, map_index, **_: f"{task_name}-{map_index}.pkl"
+    )
     assert result.format(**fake_airflow_context(map_index=4)).location == "extract-4.pkl"
 
 
@@ -153,7 +171,9 @@ def test_default_location_in_a_task_is_deterministic_and_distinct():
     mapped = build_location_context(fake_airflow_context(map_index=2))
     assert default_location(base, "pkl") == "etl/manual__2024-01-02T03_04_05_00_00/extract/return_value.pkl"
     assert default_location(base, "pkl") == default_location(base, "pkl")
-    assert default_location(mapped, "pkl") == "etl/manual__2024-01-02T03_04_05_00_00/extract/2/return_value.pkl"
+    assert (
+        default_location(mapped, "pkl") == "etl/manual__2024-01-02T03_04_05_00_00/extract/2/return_value.pkl"
+    )
     looping = dict(base, task_loop_active=True, task_loop_count=3)
     assert default_location(looping, "pkl").endswith("/extract/loop-3/return_value.pkl")
     assert default_location(dict(base, xcom_key="rows"), "").endswith("/extract/rows")
