@@ -26,6 +26,10 @@ _LAZY: dict[str, str] = {
     "DateTimeSerializer": "airflow_results_provider.serializers.datetime_serializer",
     "PandasSerializer": "airflow_results_provider.serializers.pandas_serializer",
     "CompressedSerializer": "airflow_results_provider.serializers.compressed_serializer",
+    # checkpointing
+    "ResultMixin": "airflow_results_provider.operators.mixin",
+    "Loop": "airflow_results_provider.looping",
+    "LOOP": "airflow_results_provider.looping",
     # errors
     "ResultError": "airflow_results_provider.exceptions",
     "ResultNotImplementedError": "airflow_results_provider.exceptions",
@@ -67,6 +71,8 @@ if TYPE_CHECKING:
         ResultNotImplementedError,
         SerializationError,
     )
+    from airflow_results_provider.looping import LOOP, Loop
+    from airflow_results_provider.operators import ResultMixin
     from airflow_results_provider.results import (
         ConstantResult,
         InlineResult,

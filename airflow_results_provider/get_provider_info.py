@@ -98,6 +98,10 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Prefect 1.x style Results for Airflow: checkpointing, targets, caching, "
         "restart from failure and a Result-backed XCom backend.",
         "versions": [VERSION],
+        "task-decorators": [
+            {"name": "result", "class-name": "airflow_results_provider.decorators.result.result_task"}
+        ],
+        "extra-links": ["airflow_results_provider.links.result_link.ResultLink"],
         "config": {
             "results": {
                 "description": "Options of airflow-results-provider (Results, checkpointing, XCom backend).",

@@ -1,0 +1,204 @@
+"""ResultMixin: checkpoints, targets, caching and looping for any Airflow operator.
+
+A thin adapter: it turns the operator's kwargs and the Airflow context into a
+:class:`~airflow_results_provider.checkpointing.TaskCheckpointer` and calls it around ``execute``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow_results_provider.checkpointing import (
+    MISS,
+    OPTION_NAMES,
+    CheckpointOptions,
+    TaskCheckpointer,
+    run_with_checkpoints,
+)
+from airflow_results_provider.looping import Loop
+from airflow_results_provider.templating.context import build_location_context
+
+_ACTIVE = "_results_active"
+_URL = "_results_url"
+
+
+class ResultMixin:
+    """Add Prefect 1.x style Results to any operator: ``class ResultBashOperator(ResultMixin, BashOperator): pass``.
+
+    Keyword arguments (also accepted in ``default_args`` and ``.partial()``):
+
+    :param result: where the return value is checkpointed (default: ``[results] default_result``).
+    :param checkpoint: ``False`` turns checkpointing off for this task.
+    :param target: a location template or callable; when a result exists there, ``execute`` is skipped and
+        that value is returned.
+    :param cache_for: a ``timedelta``: reuse the value computed by an earlier run while it is fresh.
+    :param cache_validator: a validator from :mod:`airflow_results_provider.cache_validators`.
+    :param cache_key: share a cache between tasks (default: ``<dag_id>.<task_id>``).
+
+    The body of a Python callable may raise :class:`~airflow_results_provider.looping.Loop` to loop; it
+    receives ``task_loop_count`` and ``task_loop_result`` from the context.
+    """
+
+    result: Any = None
+    checkpoint: bool | None = None
+    target: Any = None
+    cache_for: Any = None
+    cache_validator: Any = None
+    cache_key: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # BaseOperatorMeta wraps each class's own __init__ (default_args, .partial() validation): a mixin
+        # __init__ would be wrapped once and break, so every subclass gets its own keyword-only __init__.
+        cls.__init__ = _make_init(cls)  # type: ignore[misc]
+        if "execute" in cls.__dict__:
+            cls.execute = _wrap_execute(cls.__dict__["execute"])  # type: ignore[attr-defined]
+        _add_result_link(cls)
+
+    def execute(self, context: Any) -> Any:
+        return _execute_with_results(self, context, lambda: super(ResultMixin, self).execute(context))  # type: ignore[misc]
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        resume = super().resume_execution  # type: ignore[misc]
+        return _execute_with_results(
+            self, context, lambda: resume(next_method, next_kwargs, context), check_target=False
+        )
+
+
+def _make_init(cls: type) -> Callable[..., None]:
+    own = cls.__dict__.get("__init__")
+
+    def __init__(
+        self: Any,
+        *args: Any,
+        result: Any = None,
+        checkpoint: bool | None = None,
+        target: Any = None,
+        cache_for: Any = None,
+        cache_validator: Any = None,
+        cache_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        options = CheckpointOptions(result, checkpoint, target, cache_for, cache_validator, cache_key)
+        if own is not None:
+            own(self, *args, **kwargs)
+        else:
+            super(cls, self).__init__(*args, **kwargs)
+        for name in OPTION_NAMES:
+            setattr(self, name, getattr(options, name))
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
+    if own is not None:
+        # Keep the class's own parameters visible to default_args and .partial() validation.
+        ours = [p for p in inspect.signature(__init__).parameters.values() if p.name in OPTION_NAMES]
+        theirs = list(inspect.signature(own).parameters.values())
+        var_kw = [p for p in theirs if p.kind is p.VAR_KEYWORD]
+        rest = [p for p in theirs if p.kind is not p.VAR_KEYWORD and p.name not in OPTION_NAMES]
+        __init__.__signature__ = inspect.Signature([*rest, *ours, *var_kw])  # type: ignore[attr-defined]
+    return __init__
+
+
+def _wrap_execute(execute: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(execute, "_results_wrapped", False):
+        return execute
+
+    @functools.wraps(execute)
+    def wrapper(self: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        return _execute_with_results(self, context, lambda: execute(self, context, *args, **kwargs))
+
+    wrapper._results_wrapped = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _add_result_link(cls: type) -> None:
+    from airflow_results_provider.links.result_link import ResultLink
+
+    links = cls.__dict__.get("operator_extra_links", getattr(cls, "operator_extra_links", ()))
+    if not isinstance(links, (list, tuple)):
+        return  # a property computing links per instance: leave it alone
+    if not any(isinstance(link, ResultLink) for link in links):
+        cls.operator_extra_links = (*links, ResultLink())  # type: ignore[attr-defined]
+
+
+def task_inputs(operator: Any) -> dict[str, Any]:
+    """The task's inputs by name: a Python callable's bound arguments, else ``op_kwargs``."""
+    op_args = tuple(getattr(operator, "op_args", None) or ())
+    op_kwargs = dict(getattr(operator, "op_kwargs", None) or {})
+    python_callable = getattr(operator, "python_callable", None)
+    if python_callable is None:
+        return op_kwargs
+    try:
+        signature = inspect.signature(python_callable)
+        bound = signature.bind_partial(*op_args, **op_kwargs)
+    except (TypeError, ValueError):
+        return op_kwargs
+    inputs: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            inputs.update(value)
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            inputs[name] = value
+    return inputs
+
+
+def _params(context: Mapping[str, Any]) -> dict[str, Any]:
+    params = context.get("params") or {}
+    try:
+        return {key: params[key] for key in params}
+    except Exception:
+        return dict(params)
+
+
+def _execute_with_results(
+    operator: Any, context: Any, call: Callable[[], Any], *, check_target: bool = True
+) -> Any:
+    if getattr(operator, _ACTIVE, False):
+        return call()  # a super().execute() inside an already checkpointed execute
+    inputs = task_inputs(operator)
+    options = CheckpointOptions(*(getattr(operator, name, None) for name in OPTION_NAMES))
+    checkpointer = TaskCheckpointer(
+        options,
+        build_location_context(context, inputs=inputs),
+        inputs=inputs,
+        parameters=_params(context),
+        logger=operator.log,
+    )
+    if check_target:
+        value = checkpointer.lookup()
+        if value is not MISS:
+            _remember_url(operator, checkpointer.found)
+            return value
+
+    saved_op_kwargs = (
+        dict(operator.op_kwargs) if isinstance(getattr(operator, "op_kwargs", None), dict) else None
+    )
+
+    def body(count: int, loop_result: Any) -> Any:
+        context["task_loop_count"] = count
+        context["task_loop_result"] = loop_result
+        if saved_op_kwargs is not None:
+            # PythonOperator.execute merges op_kwargs into the context: stale loop values must not win.
+            operator.op_kwargs = {
+                k: v for k, v in saved_op_kwargs.items() if k not in ("task_loop_count", "task_loop_result")
+            }
+        return call()
+
+    object.__setattr__(operator, _ACTIVE, True)
+    try:
+        value = run_with_checkpoints(checkpointer, body, Loop)
+    finally:
+        object.__setattr__(operator, _ACTIVE, False)
+    _remember_url(operator, checkpointer.written)
+    return value
+
+
+def _remember_url(operator: Any, result: Any) -> None:
+    metadata = getattr(result, "metadata", None) or {}
+    url = metadata.get("url") or metadata.get("location")
+    if url:
+        object.__setattr__(operator, _URL, url)
