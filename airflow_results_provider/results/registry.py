@@ -79,7 +79,12 @@ def _cached_result(spec: str) -> Any:
     except (ImportError, AttributeError) as exc:
         raise ResultError(f"Result store {spec!r} cannot be imported: {exc}") from exc
     if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Result)):
-        obj = obj()
+        try:
+            obj = obj()
+        except TypeError as exc:
+            raise ResultError(
+                f"Result store {spec!r} names a callable that cannot be called without arguments: {exc}"
+            ) from exc
     if isinstance(obj, Result):
         return obj
     from airflow_results_provider.result_handlers import convert_if_handler
