@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 from airflow.sdk import dag, get_current_context, task
 
 from airflow_results_provider import JSONSerializer, LocalResult
 
 log = logging.getLogger(__name__)
-#: Where the demo counts real executions (to show that a second run skips them).
-WORK_LOG = Path(os.environ.get("RESULTS_DEMO_WORK_LOG", "/tmp/results-demo-work.log"))
 
 RESULT = LocalResult(location="quickstart/{task_name}.json", serializer=JSONSerializer())
 
@@ -31,8 +28,9 @@ def checkpointed(compute):
         log.info("Result found at task target %s", target.uri(target.location))
         return target.read(target.location).value
     value = compute()
-    with WORK_LOG.open("a") as f:
-        f.write(f"{context['ti'].task_id}\n")
+    if path := os.environ.get("RESULTS_DEMO_WORK_LOG"):  # demo instrumentation: count real work
+        with open(path, "a") as f:
+            f.write(f"quickstart_results.{context['ti'].task_id}\n")
     RESULT.write(value, **context)
     return value
 
