@@ -49,7 +49,11 @@ with DAG(
     @task.result()
     def extract() -> list[dict]:
         note_work("checkpointed_etl.extract")
-        return [{"city": "Oslo", "temp_f": 41}, {"city": "Lima", "temp_f": 68}, {"city": "Pune", "temp_f": 90}]
+        return [
+            {"city": "Oslo", "temp_f": 41},
+            {"city": "Lima", "temp_f": 68},
+            {"city": "Pune", "temp_f": 90},
+        ]
 
     transform = ResultPythonOperator(task_id="transform", python_callable=transform_rows, op_args=[extract()])
 

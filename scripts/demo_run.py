@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 
-
 def main() -> int:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -34,7 +33,9 @@ def main() -> int:
             executed = [line for line in work_log.read_text().splitlines() if line]
             states = {ti.task_id: ti.state for ti in run.get_task_instances()}
             say(f"{dag_id} run {attempt}: state={run.state} tasks={states}")
-            say(f"    tasks that did the work: {executed or 'none (every value came from its target or the cache)'}")
+            say(
+                f"    tasks that did the work: {executed or 'none (every value came from its target or the cache)'}"
+            )
             ok &= str(run.state) == "success"
             if attempt == 2 and executed:
                 say("    expected the second run to find every result at its target", file=sys.stderr)

@@ -15,11 +15,15 @@ EXAMPLES = sorted(p.stem for p in (ROOT / "example_dags").glob("*.py"))
 
 
 def test_there_are_examples_for_each_feature():
-    assert {"checkpointed_etl", "mapped_targets", "loop_resume", "cached_task", "quickstart_results"} <= set(EXAMPLES)
+    assert {"checkpointed_etl", "mapped_targets", "loop_resume", "cached_task", "quickstart_results"} <= set(
+        EXAMPLES
+    )
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_example_runs_twice_and_the_second_run_does_no_work(name, dag_runner, results_dir, tmp_path, monkeypatch):
+def test_example_runs_twice_and_the_second_run_does_no_work(
+    name, dag_runner, results_dir, tmp_path, monkeypatch
+):
     work_log = tmp_path / "work.log"
     monkeypatch.setenv("RESULTS_DEMO_WORK_LOG", str(work_log))
     shutil.copy(ROOT / "example_dags" / f"{name}.py", dag_runner.dags_folder / f"{name}.py")

@@ -9,7 +9,12 @@ import pytest
 
 from airflow_results_provider import cache_validators
 from airflow_results_provider.cache_validators import CacheEntry
-from airflow_results_provider.checkpointing import MISS, CheckpointOptions, TaskCheckpointer, run_with_checkpoints
+from airflow_results_provider.checkpointing import (
+    MISS,
+    CheckpointOptions,
+    TaskCheckpointer,
+    run_with_checkpoints,
+)
 from airflow_results_provider.exceptions import LocationCollisionError, LocationTemplateError, ResultError
 from airflow_results_provider.looping import Loop
 from airflow_results_provider.results import InlineResult, LocalResult
@@ -210,6 +215,8 @@ def test_default_result_is_a_local_result_under_local_dir(results_dir):
 
 
 def test_json_result_serializer_is_kept_for_checkpoints(tmp_path):
-    cp = checkpointer(tmp_path, result=LocalResult(dir=tmp_path, serializer=JSONSerializer()), target="v.json")
+    cp = checkpointer(
+        tmp_path, result=LocalResult(dir=tmp_path, serializer=JSONSerializer()), target="v.json"
+    )
     cp.write({"k": [1]})
     assert (tmp_path / "v.json").read_text() == '{"k": [1]}'

@@ -1,0 +1,161 @@
+"""`airflow standalone` (api-server, scheduler with LocalExecutor, dag-processor, triggerer) on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Standalone:
+    """A running ``airflow standalone`` with its own AIRFLOW_HOME, dags folder and results dir."""
+
+    def __init__(self, home: Path, extra_env: dict[str, str]) -> None:
+        self.home = home
+        self.dags = home / "dags"
+        self.results = home / "results"
+        self.dags.mkdir(parents=True)
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        venv_bin = str(Path(sys.executable).parent)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+            "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",  # standalone starts `airflow <component>`
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__RESULTS__LOCAL_DIR": str(self.results),
+            **extra_env,
+        }
+        self.log = open(home / "standalone.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 180) -> None:
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("airflow")), "standalone"],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited:\n{self.tail()}")
+            try:
+                health = self.get("/api/v2/monitor/health")
+                if all(health.get(c, {}).get("status") == "healthy" for c in ("scheduler", "dag_processor")):
+                    return
+            except OSError:
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"airflow standalone not healthy after {timeout} s:\n{self.tail()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+    def tail(self, n: int = 60) -> str:
+        self.log.flush()
+        return "\n".join((self.home / "standalone.log").read_text(errors="replace").splitlines()[-n:])
+
+    def request(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def get(self, path: str) -> dict:
+        return self.request("GET", path)
+
+    def add_dag(self, source: Path, dag_id: str, timeout: float = 120) -> None:
+        shutil.copy(source, self.dags / source.name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.get(f"/api/v2/dags/{dag_id}")
+                return
+            except OSError:
+                time.sleep(1)
+        raise RuntimeError(f"{dag_id} was not parsed in {timeout} s:\n{self.tail()}")
+
+    def run_dag(self, dag_id: str, timeout: float = 180, conf: dict | None = None) -> dict:
+        run = self.request(
+            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}}
+        )
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.get(path)
+            if run["state"] in ("success", "failed"):
+                return run
+            time.sleep(1)
+        raise RuntimeError(f"run of {dag_id} still {run['state']} after {timeout} s:\n{self.tail()}")
+
+    def task_states(self, dag_id: str, run_id: str) -> dict:
+        tis = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return {
+            ti["task_id"] if ti["map_index"] < 0 else (ti["task_id"], ti["map_index"]): ti["state"]
+            for ti in tis
+        }
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        logs = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return (logs / f"attempt={try_number}.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def standalone_factory():
+    started: list[Standalone] = []
+
+    def start(**extra_env: str) -> Standalone:
+        instance = Standalone(Path(tempfile.mkdtemp(prefix="results-standalone-")), extra_env)
+        started.append(instance)
+        instance.start()
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()
+        shutil.rmtree(instance.home, ignore_errors=True)
+
+
+EXAMPLE_DAGS = ROOT / "example_dags"
