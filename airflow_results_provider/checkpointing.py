@@ -321,6 +321,36 @@ class TaskCheckpointer:
             self.log.warning("Could not delete the loop state at %s: %s", store.uri(location), exc)
 
 
+#: (dag_id, task_id, run_id, map_index) -> (returned value, Result holding it): lets the XCom backend reference
+#: a value the mixin just checkpointed instead of writing it again. Entries live until the XCom push.
+_RECENT_CHECKPOINTS: dict[tuple[Any, ...], tuple[Any, Result]] = {}
+
+
+def remember_checkpoint(variables: Mapping[str, Any], value: Any, result: Result | None) -> None:
+    """Record that ``value`` (this object) is stored by ``result`` for the task instance of ``variables``."""
+    index = variables.get("map_index")
+    key = (
+        variables.get("dag_id"),
+        variables.get("task_id"),
+        variables.get("run_id"),
+        -1 if index is None else index,
+    )
+    if result is None or value is None or not is_persistent(result) or result.store_spec() is None:
+        _RECENT_CHECKPOINTS.pop(key, None)
+        return
+    _RECENT_CHECKPOINTS[key] = (value, result)
+
+
+def take_checkpoint(dag_id: Any, task_id: Any, run_id: Any, map_index: Any, value: Any) -> Result | None:
+    """The Result the mixin stored ``value`` in (same object), consumed; ``None`` when there is none."""
+    key = (dag_id, task_id, run_id, -1 if map_index is None else map_index)
+    entry = _RECENT_CHECKPOINTS.get(key)
+    if entry is None or entry[0] is not value:
+        return None
+    del _RECENT_CHECKPOINTS[key]
+    return entry[1]
+
+
 def run_with_checkpoints(
     checkpointer: TaskCheckpointer,
     body: Callable[[int, Any], Any],

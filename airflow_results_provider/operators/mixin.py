@@ -16,6 +16,7 @@ from airflow_results_provider.checkpointing import (
     OPTION_NAMES,
     CheckpointOptions,
     TaskCheckpointer,
+    remember_checkpoint,
     run_with_checkpoints,
 )
 from airflow_results_provider.looping import Loop
@@ -172,6 +173,7 @@ def _execute_with_results(
         value = checkpointer.lookup()
         if value is not MISS:
             _remember_url(operator, checkpointer.found)
+            remember_checkpoint(checkpointer.variables, value, checkpointer.found)
             return value
 
     saved_op_kwargs = (
@@ -194,6 +196,7 @@ def _execute_with_results(
     finally:
         object.__setattr__(operator, _ACTIVE, False)
     _remember_url(operator, checkpointer.written)
+    remember_checkpoint(checkpointer.variables, value, checkpointer.written)
     return value
 
 

@@ -249,6 +249,19 @@ class Result:
         """The full URL of ``location`` (``file:///...``, ``s3://bucket/key``)."""
         raise ResultNotImplementedError(self._not_implemented("uri"))
 
+    def store_spec(self) -> str | None:
+        """A store spec (see :mod:`~airflow_results_provider.results.registry`) that can read this Result's
+        locations in another process, or ``None`` when there is none (inline, constant, secret results)."""
+        return None
+
+    def checksum(self, location: str) -> str:
+        """sha256 hex of the payload at ``location``, streamed; nothing is deserialized."""
+        self._check_location(location)
+        with self._open_reader(location) as raw:
+            hashing = HashingReader(raw)
+            hashing.drain()
+        return hashing.hexdigest()
+
     # ------------------------------------------------------------------ storage hooks
 
     def _check_location(self, location: str) -> None:

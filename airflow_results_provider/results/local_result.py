@@ -145,6 +145,9 @@ class LocalResult(Result):
     def uri(self, location: str) -> str:
         return Path(self.path(location)).as_uri()
 
+    def store_spec(self) -> str | None:
+        return Path(self.base_dir).as_uri()
+
     def _check_location(self, location: str) -> None:
         self.path(location)
 

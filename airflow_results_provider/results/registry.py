@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from airflow_results_provider.exceptions import ResultError
 
@@ -61,7 +61,7 @@ def _cached_result(spec: str) -> Any:
         if bucket_kwarg is None:
             if parts.netloc not in ("", "localhost"):
                 raise ResultError(f"Result store {spec!r}: file URLs need an absolute path (file:///dir)")
-            return cls(dir=parts.path)
+            return cls(dir=unquote(parts.path))
         conn_id, _, bucket = parts.netloc.rpartition("@")
         kwargs: dict[str, Any] = {bucket_kwarg: bucket, "prefix": parts.path.strip("/")}
         if conn_id:

@@ -1,0 +1,215 @@
+"""ResultXComBackend: small values stay plain JSON rows; others go through a Result and the row holds a JSON
+envelope (what the UI shows). A thin adapter over :mod:`airflow_results_provider.envelope` and the Results.
+
+Import-light on purpose: only ``BaseXCom`` is imported at module level; Results, serializers and hooks load when
+a value is actually offloaded or read.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from airflow.sdk.bases.xcom import BaseXCom
+
+from airflow_results_provider import config
+from airflow_results_provider.envelope import (
+    OWNER_CHECKPOINT,
+    OWNER_XCOM,
+    build_envelope,
+    describe,
+    is_envelope,
+    verify,
+)
+
+log = logging.getLogger(__name__)
+
+#: Types that are never inline JSON and that pickle streams well: offloaded without trying JSON first.
+_BINARY_MODULES = ("numpy", "pandas", "pyarrow", "polars")
+
+
+class ResultXComBackend(BaseXCom):
+    """XCom backend storing values through Result classes (``[results] xcom_*`` options)."""
+
+    @staticmethod
+    def serialize_value(
+        value: Any,
+        *,
+        key: str | None = None,
+        task_id: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        map_index: int | None = None,
+    ) -> Any:
+        ident = {
+            "dag_id": dag_id,
+            "task_id": task_id,
+            "run_id": run_id,
+            "map_index": map_index,
+            "xcom_key": key,
+        }
+        if value is None:
+            return BaseXCom.serialize_value(value)
+        if key == BaseXCom.XCOM_RETURN_KEY:
+            from airflow_results_provider.checkpointing import take_checkpoint
+
+            checkpoint = take_checkpoint(dag_id, task_id, run_id, map_index, value)
+            if checkpoint is not None:
+                return _envelope(checkpoint, OWNER_CHECKPOINT, ident)
+        inline = _inline_json(value)
+        if inline is not _OFFLOAD:
+            return inline
+        return _offload(value, ident)
+
+    @staticmethod
+    def deserialize_value(result: Any) -> Any:
+        value = result.value
+        if is_envelope(value):
+            return _read_envelope(value)
+        if isinstance(value, str) and "://" in value and _is_common_io_reference(value):
+            return _read_common_io(result)
+        return BaseXCom.deserialize_value(result)
+
+    @classmethod
+    def purge(cls, xcom: Any, *args: Any) -> None:
+        """On ``[results] purge = on_clear``, delete the payload this backend wrote for ``xcom`` (never a
+        mixin checkpoint, never a value another backend wrote)."""
+        value = getattr(xcom, "value", None)
+        if config.purge() != "on_clear" or not is_envelope(value) or value.get("owner") != OWNER_XCOM:
+            return
+        if signing_key := config.signing_key():
+            verify(value, signing_key)
+        from airflow_results_provider.envelope import result_for_envelope
+
+        result, location = result_for_envelope(value)
+        if result.delete(location):
+            log.info("Purged XCom payload %s", value.get("location"))
+
+
+class _Offload:
+    pass
+
+
+_OFFLOAD: Any = _Offload()
+
+
+def _inline_json(value: Any) -> Any:
+    """The plain JSON row Airflow's default backend would store, or ``_OFFLOAD``."""
+    module = type(value).__module__.split(".", 1)[0]
+    if isinstance(value, (bytes, bytearray, memoryview)) or module in _BINARY_MODULES:
+        return _OFFLOAD
+    threshold = config.xcom_inline_threshold()
+    if threshold >= 0:
+        from airflow_results_provider.jsonable import json_size_at_most
+
+        small = json_size_at_most(value, threshold)
+        if small is False:
+            return _OFFLOAD
+        if small is True:
+            return BaseXCom.serialize_value(value)
+    try:
+        serialized = BaseXCom.serialize_value(value)
+    except Exception:  # not serializable by Airflow's serde: offload with a Result serializer
+        return _OFFLOAD
+    if threshold < 0:
+        return serialized
+    from airflow_results_provider.jsonable import json_size_at_most
+
+    return serialized if json_size_at_most(serialized, threshold) else _OFFLOAD
+
+
+def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
+    from airflow_results_provider.results.registry import result_from_spec
+    from airflow_results_provider.templating.filters import default_location
+
+    spec = config.xcom_result()
+    result = result_from_spec(spec)
+    result.serializer = _serializer_for(value)
+    location = "xcom/" + default_location({**ident, "map_index": _index(ident)}, result.serializer.extension)
+    result.location = location
+    written = result.write(value, **{**ident, "map_index": _index(ident)})
+    return _envelope(written, OWNER_XCOM, ident)
+
+
+def _serializer_for(value: Any) -> Any:
+    from airflow_results_provider.serializers import JSONSerializer, PickleSerializer
+
+    choice = config.xcom_serializer()
+    if choice == "json":
+        return JSONSerializer()
+    if choice == "pickle":
+        return PickleSerializer()
+    from airflow_results_provider.jsonable import is_strict_json
+
+    return JSONSerializer() if is_strict_json(value) else PickleSerializer()
+
+
+def _index(ident: dict[str, Any]) -> int | None:
+    index = ident.get("map_index")
+    return index if isinstance(index, int) and index >= 0 else None
+
+
+def _envelope(result: Any, owner: str, ident: dict[str, Any]) -> dict[str, Any]:
+    return build_envelope(
+        metadata=result.metadata or {},
+        store=result.store_spec(),
+        key=result.location,
+        owner=owner,
+        dag_id=ident["dag_id"],
+        task_id=ident["task_id"],
+        run_id=ident["run_id"],
+        map_index=ident["map_index"],
+        xcom_key=ident["xcom_key"],
+        signing_key=config.signing_key(),
+    )
+
+
+def _read_envelope(envelope: dict[str, Any]) -> Any:
+    from airflow_results_provider.envelope import result_for_envelope
+    from airflow_results_provider.exceptions import ResultIntegrityError, ResultNotFoundError
+
+    signing_key = config.signing_key()
+    if signing_key:
+        verify(envelope, signing_key)
+    result, location = result_for_envelope(envelope)
+    expected = envelope.get("sha256")
+    try:
+        if signing_key and expected and "pickle" in result.serializer.label:
+            # Signed envelope: the payload must match it before anything is unpickled.
+            digest = result.checksum(location)
+            if digest != expected:
+                raise ResultIntegrityError(
+                    f"XCom payload of {describe(envelope)} has sha256 {digest}, the signed envelope says "
+                    f"{expected}: refusing to unpickle it"
+                )
+        read = result.read(location)
+    except ResultNotFoundError as exc:
+        raise ResultNotFoundError(f"XCom value of {describe(envelope)} is missing: {exc}") from exc
+    actual = (read.metadata or {}).get("sha256")
+    if expected and actual and actual != expected:
+        raise ResultIntegrityError(
+            f"XCom payload of {describe(envelope)} has sha256 {actual}, the envelope says {expected}"
+        )
+    return read.value
+
+
+def _is_common_io_reference(value: str) -> bool:
+    """A path string written by common-io's XComObjectStorageBackend under its configured base path."""
+    if "airflow.providers.common.io.xcom.backend" not in sys.modules:
+        try:
+            from airflow.providers.common.compat.sdk import conf
+        except ImportError:
+            return False
+        base = conf.get("common.io", "xcom_objectstorage_path", fallback="")
+    else:
+        from airflow.providers.common.compat.sdk import conf
+
+        base = conf.get("common.io", "xcom_objectstorage_path", fallback="")
+    return bool(base) and value.startswith(base.rstrip("/") + "/")
+
+
+def _read_common_io(result: Any) -> Any:
+    from airflow.providers.common.io.xcom.backend import XComObjectStorageBackend
+
+    return XComObjectStorageBackend.deserialize_value(result)

@@ -1,0 +1,282 @@
+"""ResultXComBackend in real DAG runs (a fresh process per configuration, backend set through env vars)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import ROOT, airflow_env, payload_files
+
+pytestmark = pytest.mark.airflow
+
+BACKEND = "airflow_results_provider.xcom.ResultXComBackend"
+
+DAG = """
+import threading
+from pathlib import Path
+from airflow.sdk import DAG, task
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow_results_provider import ResultMixin
+
+WORK = Path("__WORK__")
+
+
+class ResultPythonOperator(ResultMixin, PythonOperator):
+    pass
+
+
+def big_list():
+    return list(range(20000))
+
+
+with DAG("xcom_values", schedule=None, default_args={"retries": 0}) as dag:
+
+    @task
+    def small():
+        return {"a": 1, "when": "now"}
+
+    @task
+    def big_json():
+        return {"rows": list(range(20000))}
+
+    @task
+    def binary():
+        return b"\\x00\\x01" * 1_000_000
+
+    @task
+    def tupled():
+        return tuple(range(1000))
+
+    @task(multiple_outputs=True)
+    def multi():
+        return {"x": list(range(5000)), "y": 1}
+
+    @task
+    def consume(s, j, b, t, x, y, flaky_once=False):
+        assert s == {"a": 1, "when": "now"}
+        assert j == {"rows": list(range(20000))}
+        assert b == b"\\x00\\x01" * 1_000_000
+        assert t == tuple(range(1000)) and isinstance(t, tuple)
+        assert x == list(range(5000)) and y == 1
+        with open(WORK / "consumed", "a") as f:
+            f.write("x")
+        if flaky_once and not (WORK / "flaked").exists():
+            (WORK / "flaked").touch()
+            raise RuntimeError("first try fails; the retry must read the same upstream values")
+        return "ok"
+
+    m = multi()
+    consume.override(retries=1, retry_delay=0)(small(), big_json(), binary(), tupled(), m["x"], m["y"], flaky_once=True)
+
+    @task
+    def chunk(i):
+        return [i] * 1000
+
+    @task
+    def total(chunks):
+        chunks = list(chunks)
+        assert len(chunks) == 50 and all(c == [i] * 1000 for i, c in enumerate(chunks))
+        return sum(sum(c) for c in chunks)
+
+    total(chunk.expand(i=list(range(50))))
+
+    checkpointed = ResultPythonOperator(task_id="checkpointed", python_callable=big_list, target="ckpt/{task_name}.pkl")
+
+    @task
+    def after_checkpoint(values):
+        assert values == list(range(20000))
+
+    after_checkpoint(checkpointed.output)
+
+
+with DAG("xcom_bad", schedule=None, default_args={"retries": 0}) as bad:
+
+    @task
+    def unpicklable():
+        return {"lock": threading.Lock(), "pad": "x" * 2000}
+
+    @task
+    def produce():
+        return list(range(5000))
+
+    @task
+    def delete_payload():
+        for path in (Path("__RESULTS__") / "xcom" / "xcom_bad" ).rglob("*"):
+            if path.is_file() and "/produce/" in str(path) and not path.name.endswith(".meta.json"):
+                path.unlink()
+
+    @task
+    def read_it(values):
+        return len(values)
+
+    unpicklable()
+    p = produce()
+    d = delete_payload()
+    p >> d
+    r = read_it(p)
+    d >> r
+"""
+
+
+def run_steps(tmp_path: Path, results: Path, *steps: str, **env: str) -> tuple[dict, str]:
+    dag_file = (
+        Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "xcom_dags.py"
+    )  # dag.test needs the dags folder
+    dag_file.write_text(DAG.replace("__WORK__", str(tmp_path)).replace("__RESULTS__", str(results)))
+    environment = airflow_env(
+        AIRFLOW__CORE__XCOM_BACKEND=BACKEND,
+        AIRFLOW__RESULTS__LOCAL_DIR=str(results),
+        PYTHONPATH=str(ROOT),
+        **env,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.integration.xcom_dag_runner", str(dag_file), *steps],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    output = proc.stdout + proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT-JSON ")]
+    assert proc.returncode == 0 and lines, output[-5000:]
+    return json.loads(lines[-1].removeprefix("RESULT-JSON ")), output
+
+
+def xcom_rows(airflow_home: Path, dag_id: str, run_id: str) -> dict:
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute(
+            "select task_id, map_index, key, value from xcom where dag_id = ? and run_id = ?",
+            (dag_id, run_id),
+        ).fetchall()
+    return {(task, index, key): json.loads(v) if isinstance(v, str) else v for task, index, key, v in rows}
+
+
+def test_values_inline_offloaded_mapped_multiple_outputs_retries(airflow_db, airflow_home, tmp_path):
+    results = tmp_path / "results"
+    out, _log = run_steps(tmp_path, results, "run:xcom_values", "clear:xcom_values:big_json,consume")
+    first, cleared = out["xcom_values"]
+    assert set(first["states"].values()) == {"success"}, first["states"]
+    assert (tmp_path / "consumed").read_text() == "xxx"  # failed try, retry, and the run after the clear
+    assert set(cleared["states"].values()) == {"success"}
+
+    rows = xcom_rows(airflow_home, "xcom_values", first["run_id"])
+    assert rows[("small", -1, "return_value")] == {
+        "a": 1,
+        "when": "now",
+    }  # plain JSON, like the default backend
+    big = rows[("big_json", -1, "return_value")]
+    assert big["__airflow_result__"] == 1 and big["result"] == "LocalResult" and big["serializer"] == "json"
+    assert big["python_type"] == "builtins.dict" and big["owner"] == "xcom" and len(big["sha256"]) == 64
+    assert big["preview"].startswith("{'rows': [0, 1, 2") and len(big["preview"]) <= 500
+    assert big["location"].startswith("file://") and big["location"].endswith("/big_json/return_value.json")
+    binary = rows[("binary", -1, "return_value")]
+    assert binary["serializer"] == "pickle" and binary["size"] > 2_000_000
+    assert rows[("tupled", -1, "return_value")]["serializer"] == "pickle"  # a tuple is not strict JSON
+    assert rows[("multi", -1, "x")]["__airflow_result__"] == 1 and rows[("multi", -1, "y")] == 1
+    assert rows[("total", -1, "return_value")] == sum(i * 1000 for i in range(50))
+    mapped = [rows[("chunk", i, "return_value")] for i in range(50)]
+    assert all(
+        m["map_index"] == i and m["location"].endswith(f"/chunk/{i}/return_value.json")
+        for i, m in enumerate(mapped)
+    )
+    assert len([p for p in payload_files(results) if "/chunk/" in p]) == 50
+
+    # the mixin's checkpoint is referenced, not written again
+    ckpt = rows[("checkpointed", -1, "return_value")]
+    assert (
+        ckpt["owner"] == "checkpoint" and ckpt["location"] == (results / "ckpt" / "checkpointed.pkl").as_uri()
+    )
+    assert not any("/checkpointed/" in p for p in payload_files(results / "xcom"))
+
+    # purge = never (default): clearing big_json kept its payload (it was rewritten in place, atomically)
+    assert any("/big_json/" in p for p in payload_files(results / "xcom"))
+
+
+def test_purge_on_clear_deletes_only_what_the_backend_wrote(airflow_db, airflow_home, tmp_path):
+    results = tmp_path / "results"
+    out, log = run_steps(
+        tmp_path,
+        results,
+        "run:xcom_values",
+        "clear:xcom_values:big_json,checkpointed",
+        AIRFLOW__RESULTS__PURGE="on_clear",
+    )
+    _first, cleared = out["xcom_values"]
+    assert set(cleared["states"].values()) == {"success"}, cleared["states"]
+    assert "Purged XCom payload" in log and "/big_json/return_value.json" in log
+    assert (results / "ckpt" / "checkpointed.pkl").exists()  # a checkpoint is never purged
+
+
+def test_bad_input_fails_the_task_with_a_clear_error(airflow_db, airflow_home, tmp_path):
+    results = tmp_path / "results"
+    out, log = run_steps(tmp_path, results, "run:xcom_bad")
+    states = out["xcom_bad"][0]["states"]
+    assert states["unpicklable"] == "failed"
+    assert (
+        "SerializationError" in log and "PickleSerializer (pickle)" in log and "xcom_bad.unpicklable" in log
+    )
+    assert states["produce"] == "success" and states["read_it"] == "failed"
+    assert "ResultNotFoundError" in log and "task xcom_bad.produce, run " in log
+
+
+def _row(results_root: Path, tmp_path: Path, airflow_home: Path, **env: str) -> dict:
+    out, _ = run_steps(tmp_path, results_root, "run:xcom_values", **env)
+    run_id = out["xcom_values"][0]["run_id"]
+    return xcom_rows(airflow_home, "xcom_values", run_id)[("big_json", -1, "return_value")]
+
+
+def read_row(value, monkeypatch, **env):
+    from airflow_results_provider import config
+    from airflow_results_provider.xcom import ResultXComBackend
+
+    for key, val in env.items():
+        monkeypatch.setenv(key, val)
+    config.clear_cache()
+    return ResultXComBackend.deserialize_value(SimpleNamespace(value=value))
+
+
+def test_tampering_is_detected_and_signed_envelopes_are_enforced(
+    airflow_db, airflow_home, tmp_path, monkeypatch
+):
+    from airflow_results_provider.exceptions import ResultIntegrityError, ResultNotFoundError
+
+    results = tmp_path / "results"
+    envelope = _row(results, tmp_path, airflow_home, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+    assert "hmac" in envelope
+    assert read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y") == {
+        "rows": list(range(20000))
+    }
+
+    forged = dict(envelope, key="xcom/elsewhere.json")
+    with pytest.raises(ResultIntegrityError, match="signing_key"):
+        read_row(forged, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+    unsigned = {k: v for k, v in envelope.items() if k != "hmac"}
+    with pytest.raises(ResultIntegrityError, match="missing or wrong HMAC"):
+        read_row(unsigned, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+
+    path = Path(envelope["location"].removeprefix("file://"))
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ResultIntegrityError):
+        read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+    path.unlink()
+    with pytest.raises(ResultNotFoundError, match="task xcom_values.big_json, run manual__"):
+        read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+
+
+def test_rows_the_backend_did_not_write_pass_through(monkeypatch):
+    assert read_row({"plain": [1, 2]}, monkeypatch) == {"plain": [1, 2]}
+    assert read_row("https://example.com/link", monkeypatch) == "https://example.com/link"
+    assert read_row(42, monkeypatch) == 42
+    from airflow.sdk.serde import serialize
+
+    assert read_row(serialize((1, 2)), monkeypatch) == (1, 2)
