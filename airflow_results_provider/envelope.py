@@ -37,6 +37,7 @@ def build_envelope(
     run_id: str | None,
     map_index: int | None,
     xcom_key: str | None,
+    extra: Mapping[str, Any] | None = None,
     signing_key: str = "",
 ) -> dict[str, Any]:
     """The envelope of a payload written (or referenced) for one XCom row."""
@@ -61,6 +62,7 @@ def build_envelope(
         "xcom_key": xcom_key,
         "written_at": metadata.get("written_at"),
     }
+    envelope.update(extra or {})
     envelope = {k: v for k, v in envelope.items() if v is not None}
     if signing_key:
         envelope["hmac"] = sign(envelope, signing_key)

@@ -7,6 +7,7 @@ a value is actually offloaded or read.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 from typing import Any
@@ -27,10 +28,22 @@ log = logging.getLogger(__name__)
 
 #: Types that are never inline JSON and that pickle streams well: offloaded without trying JSON first.
 _BINARY_MODULES = ("numpy", "pandas", "pyarrow", "polars")
+#: Set while pushing a list that mapped tasks will expand over (Airflow passes its length to ``set``).
+_FEEDS_MAPPED_TASKS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "results_feeds_mapped", default=False
+)
 
 
 class ResultXComBackend(BaseXCom):
     """XCom backend storing values through Result classes (``[results] xcom_*`` options)."""
+
+    @classmethod
+    def set(cls, key: str, value: Any, *, _mapped_length: int | None = None, **kwargs: Any) -> None:
+        token = _FEEDS_MAPPED_TASKS.set(_mapped_length is not None)
+        try:
+            super().set(key, value, _mapped_length=_mapped_length, **kwargs)
+        finally:
+            _FEEDS_MAPPED_TASKS.reset(token)
 
     @staticmethod
     def serialize_value(
@@ -83,7 +96,15 @@ class ResultXComBackend(BaseXCom):
         from airflow_results_provider.envelope import result_for_envelope
 
         result, location = result_for_envelope(value)
-        if result.delete(location):
+        if value.get("kind") == "sequence":
+            from airflow_results_provider.xcom.sequence import chunk_key
+
+            for index in range(len(value.get("chunks", []))):
+                result.delete(chunk_key(location, index, result.serializer.extension))
+            log.info(
+                "Purged XCom payload %s (%s chunks)", value.get("location"), len(value.get("chunks", []))
+            )
+        elif result.delete(location):
             log.info("Purged XCom payload %s", value.get("location"))
 
 
@@ -126,9 +147,33 @@ def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
     spec = config.xcom_result()
     result = result_from_spec(spec)
     result.serializer = _serializer_for(value)
-    location = "xcom/" + default_location({**ident, "map_index": _index(ident)}, result.serializer.extension)
-    result.location = location
-    written = result.write(value, **{**ident, "map_index": _index(ident)})
+    context = {**ident, "map_index": _index(ident)}
+    if _FEEDS_MAPPED_TASKS.get() and type(value) is list and value:
+        from airflow_results_provider.metadata import make_preview, python_type_name
+        from airflow_results_provider.xcom.sequence import write_chunks
+
+        key = "xcom/" + default_location(context, "")
+        fields = write_chunks(result, key, value, context)
+        metadata = {
+            "result": type(result).__name__,
+            "location": result.uri(key),
+            "serializer": result.serializer.label,
+            "python_type": python_type_name(value),
+            "preview": make_preview(value),
+            **fields,
+        }
+        envelope = build_envelope(
+            metadata=metadata,
+            store=result.store_spec(),
+            key=key,
+            owner=OWNER_XCOM,
+            **{k: ident[k] for k in ("dag_id", "task_id", "run_id", "map_index", "xcom_key")},
+            extra={k: fields[k] for k in ("kind", "length", "chunk_len", "chunks")},
+            signing_key=config.signing_key(),
+        )
+        return envelope
+    result.location = "xcom/" + default_location(context, result.serializer.extension)
+    written = result.write(value, **context)
     return _envelope(written, OWNER_XCOM, ident)
 
 
@@ -173,6 +218,11 @@ def _read_envelope(envelope: dict[str, Any]) -> Any:
     if signing_key:
         verify(envelope, signing_key)
     result, location = result_for_envelope(envelope)
+    if envelope.get("kind") == "sequence":
+        from airflow_results_provider.xcom.sequence import ResultSequence, resolving_for_expansion
+
+        sequence = ResultSequence(envelope, result, location)
+        return sequence if resolving_for_expansion() else sequence.materialize()
     expected = envelope.get("sha256")
     try:
         if signing_key and expected and "pickle" in result.serializer.label:

@@ -90,6 +90,22 @@ with DAG("xcom_values", schedule=None, default_args={"retries": 0}) as dag:
     checkpointed = ResultPythonOperator(task_id="checkpointed", python_callable=big_list, target="ckpt/{task_name}.pkl")
 
     @task
+    def make_items():
+        return [{"i": i, "pad": "x" * 200} for i in range(50)]
+
+    @task
+    def use_item(item):
+        return item["i"]
+
+    @task
+    def check_items(values, items):
+        assert list(values) == list(range(50))
+        assert isinstance(items, list) and items == [{"i": i, "pad": "x" * 200} for i in range(50)]
+
+    items = make_items()
+    check_items(use_item.expand(item=items), items)
+
+    @task
     def after_checkpoint(values):
         assert values == list(range(20000))
 
@@ -188,6 +204,11 @@ def test_values_inline_offloaded_mapped_multiple_outputs_retries(airflow_db, air
         for i, m in enumerate(mapped)
     )
     assert len([p for p in payload_files(results) if "/chunk/" in p]) == 50
+
+    # a list feeding mapped tasks is chunked; each map index loaded one chunk, the plain consumer all of them
+    seq = rows[("make_items", -1, "return_value")]
+    assert seq["kind"] == "sequence" and seq["length"] == 50 and len(seq["chunks"]) == 50
+    assert _log.count("Loaded chunk") == 50 + 50  # 50 map indexes x 1 chunk + check_items x 50 chunks
 
     # the mixin's checkpoint is referenced, not written again
     ckpt = rows[("checkpointed", -1, "return_value")]
