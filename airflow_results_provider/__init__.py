@@ -19,6 +19,10 @@ _LAZY: dict[str, str] = {
     "PrefectResult": "airflow_results_provider.results.inline_result",
     "ConstantResult": "airflow_results_provider.results.constant_result",
     "SecretResult": "airflow_results_provider.results.secret_result",
+    "S3Result": "airflow_results_provider.results.s3_result",
+    "GCSResult": "airflow_results_provider.results.gcs_result",
+    "AzureResult": "airflow_results_provider.results.azure_result",
+    "ObjectStorageResult": "airflow_results_provider.results.object_storage_result",
     # serializers
     "Serializer": "airflow_results_provider.serializers.base",
     "PickleSerializer": "airflow_results_provider.serializers.pickle_serializer",
@@ -73,6 +77,10 @@ if TYPE_CHECKING:
     )
     from airflow_results_provider.looping import LOOP, Loop
     from airflow_results_provider.operators import ResultMixin
+    from airflow_results_provider.results.azure_result import AzureResult
+    from airflow_results_provider.results.gcs_result import GCSResult
+    from airflow_results_provider.results.object_storage_result import ObjectStorageResult
+    from airflow_results_provider.results.s3_result import S3Result
     from airflow_results_provider.results import (
         ConstantResult,
         InlineResult,

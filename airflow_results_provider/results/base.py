@@ -162,6 +162,7 @@ class Result:
                 value=value_,
                 context=variables,
             )
+            metadata.update(self._extra_metadata(location))
             if previous and previous.get("sha256"):
                 # Lets a reader tell "old payload, new metadata" (interrupted between the two commits) from
                 # corruption: metadata is committed first, the payload second.
@@ -283,6 +284,10 @@ class Result:
 
     def _read_metadata(self, location: str) -> dict[str, Any] | None:
         return None
+
+    def _extra_metadata(self, location: str) -> dict[str, Any]:
+        """Store-specific metadata (e.g. ``url``: an https console link) added on write."""
+        return {}
 
     def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
         pass

@@ -49,6 +49,10 @@ def _cached_result(spec: str) -> Any:
         from airflow_results_provider.results.local_result import LocalResult
 
         return LocalResult()
+    if spec.startswith("objectstorage+"):
+        from airflow_results_provider.results.object_storage_result import ObjectStorageResult
+
+        return ObjectStorageResult(base=spec.removeprefix("objectstorage+"))
     if "://" in spec:
         parts = urlsplit(spec)
         if parts.scheme not in _SCHEMES:

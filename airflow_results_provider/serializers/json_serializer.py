@@ -1,4 +1,4 @@
-"""JSONSerializer: JSON text, streamed with ``iterencode``."""
+"""JSONSerializer: UTF-8 JSON text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import json
 from typing import IO, Any, ClassVar
 
 from airflow_results_provider.serializers.base import Serializer
+
+
+_SLICE = 4 * 1024 * 1024
 
 
 class JSONSerializer(Serializer):
@@ -33,14 +36,19 @@ class JSONSerializer(Serializer):
             raise self._error("deserialize", exc) from exc
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
-        text = io.TextIOWrapper(fileobj, encoding="utf-8", write_through=False)
+        # json.dump() streams through the pure-Python encoder (~5x slower than the C one-shot encoder):
+        # encode in one shot, then write the text in slices so no full bytes copy is made.
         try:
-            json.dump(value, text, allow_nan=False)
+            text = json.dumps(value, allow_nan=False)
         except Exception as exc:
             raise self._error("serialize", exc, value) from exc
+        wrapper = io.TextIOWrapper(fileobj, encoding="utf-8", write_through=False)
+        try:
+            for start in range(0, len(text), _SLICE):
+                wrapper.write(text[start : start + _SLICE])
         finally:
-            text.flush()
-            text.detach()
+            wrapper.flush()
+            wrapper.detach()
 
     def load(self, fileobj: IO[bytes]) -> Any:
         return self.deserialize(fileobj.read())

@@ -1,0 +1,172 @@
+"""AzureResult: payloads as Azure blobs through the microsoft-azure provider's WasbHook (``[azure]``)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import IO, Any, ClassVar
+from urllib.parse import quote
+
+from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
+from airflow_results_provider.results.base import Location, PayloadWriter
+from airflow_results_provider.results.object_store import (
+    PART_SIZE,
+    BufferedPartWriter,
+    ObjectStoreResult,
+    missing_extra,
+)
+from airflow_results_provider.serializers.base import Serializer
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return type(exc).__name__ in ("ResourceNotFoundError",) or getattr(exc, "status_code", None) == 404
+
+
+class _StreamReader:
+    """A ``read(n)`` file over an azure ``StorageStreamDownloader``'s chunks."""
+
+    def __init__(self, downloader: Any) -> None:
+        self._chunks = downloader.chunks()
+        self._pending = b""
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self._pending + b"".join(self._chunks)
+        while len(self._pending) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._pending += chunk
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    def close(self) -> None:
+        self._pending = b""
+
+
+class AzureResult(ObjectStoreResult):
+    """Stores payloads as block blobs ``container/prefix/<location>`` through ``WasbHook(wasb_conn_id)``.
+
+    Large values are staged as blocks (8 MB at a time) and become visible when the block list is committed; a
+    failed write commits nothing, so the previous blob stays. ``exists`` is one properties request.
+    """
+
+    scheme: ClassVar[str] = "abfs"
+    container_attr: ClassVar[str] = "container"
+    conn_attr: ClassVar[str] = "wasb_conn_id"
+    default_conn_id: ClassVar[str] = "wasb_default"
+    _transient = ("_hook_cache",)
+
+    def __init__(
+        self,
+        container: str,
+        location: Location | None = None,
+        serializer: Serializer | None = None,
+        wasb_conn_id: str = "wasb_default",
+        prefix: str = "",
+        block_size: int = PART_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        self.wasb_conn_id = wasb_conn_id
+        self.block_size = block_size
+        super().__init__(container, location=location, serializer=serializer, prefix=prefix, **kwargs)
+
+    @property
+    def client(self) -> Any:
+        """The ``BlobServiceClient`` of the connection."""
+        cache = self.__dict__.get("_hook_cache")
+        if cache is None:
+            try:
+                from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
+            except ImportError as exc:
+                raise missing_extra("AzureResult", "azure", exc) from exc
+            hook = WasbHook(wasb_conn_id=self.wasb_conn_id)
+            cache = self.__dict__["_hook_cache"] = (hook, hook.get_conn())
+        return cache[1]
+
+    def _blob(self, key: str) -> Any:
+        return self.client.get_blob_client(container=self.container, blob=key)
+
+    def console_url(self, key: str) -> str | None:
+        account = getattr(self.client, "account_name", None) or ""
+        return (
+            "https://portal.azure.com/#view/Microsoft_Azure_Storage/BlobPropertiesBladeV2/storageAccountId/"
+            f"{quote(account)}/path/{quote(self.container)}%2F{quote(key, safe='')}"
+        )
+
+    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
+        if _is_not_found(exc):
+            return ResultNotFoundError(f"No result at abfs://{self.container}/{key}")
+        return ResultError(f"Azure {action} of abfs://{self.container}/{key} failed ({type(exc).__name__}): {exc}")
+
+    def _open_key_writer(self, key: str) -> PayloadWriter:
+        return _BlockWriter(self, key)
+
+    def _open_key_reader(self, key: str) -> IO[bytes]:
+        try:
+            return _StreamReader(self._blob(key).download_blob())  # type: ignore[return-value]
+        except Exception as exc:
+            raise self._fail(exc, key, "read") from exc
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            props = self._blob(key).get_blob_properties()
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise self._fail(exc, key, "properties request") from exc
+        return {"size": props.size, "etag": props.etag}
+
+    def _get_small(self, key: str) -> bytes | None:
+        try:
+            return self._blob(key).download_blob().readall()
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise self._fail(exc, key, "read") from exc
+
+    def _put_small(self, key: str, data: bytes) -> None:
+        try:
+            self._blob(key).upload_blob(data, overwrite=True)
+        except Exception as exc:
+            raise self._fail(exc, key, "write") from exc
+
+    def _delete_key(self, key: str) -> bool:
+        try:
+            self._blob(key).delete_blob()
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise self._fail(exc, key, "delete") from exc
+        return True
+
+
+class _BlockWriter(BufferedPartWriter):
+    def __init__(self, result: AzureResult, key: str) -> None:
+        super().__init__(result.block_size)
+        self.result, self.key = result, key
+        self.blocks: list[str] = []
+        self._client = result._blob(key)
+
+    def upload_part(self, data: bytes) -> None:
+        block_id = base64.b64encode(f"{uuid.uuid4().hex}-{len(self.blocks):06d}".encode()).decode()
+        try:
+            self._client.stage_block(block_id=block_id, data=data)
+        except Exception as exc:
+            raise self.result._fail(exc, self.key, "block upload") from exc
+        self.blocks.append(block_id)
+
+    def finish(self, small: bytes | None) -> None:
+        if small is not None:
+            self.result._put_small(self.key, small)
+            return
+        from azure.storage.blob import BlobBlock
+
+        try:
+            self._client.commit_block_list([BlobBlock(block_id=b) for b in self.blocks])
+        except Exception as exc:
+            raise self.result._fail(exc, self.key, "block list commit") from exc
+
+    def discard(self) -> None:
+        # Uncommitted blocks are never visible and are garbage-collected by the service after a week.
+        self.blocks.clear()

@@ -1,0 +1,138 @@
+"""GCSResult: payloads as Google Cloud Storage objects through the google provider's GCSHook (``[google]``)."""
+
+from __future__ import annotations
+
+from typing import IO, Any, ClassVar
+from urllib.parse import quote
+
+from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
+from airflow_results_provider.results.base import Location, PayloadWriter
+from airflow_results_provider.results.object_store import ObjectStoreResult, missing_extra
+from airflow_results_provider.serializers.base import Serializer
+
+CHUNK_SIZE = 8 * 1024 * 1024  # resumable upload chunk (a multiple of 256 KiB)
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return type(exc).__name__ == "NotFound" or getattr(exc, "code", None) == 404
+
+
+class GCSResult(ObjectStoreResult):
+    """Stores payloads in ``gs://bucket/prefix/<location>`` through ``GCSHook(gcp_conn_id)``.
+
+    Large values stream as a resumable upload (8 MB chunks) that only creates the object when finalized; a
+    failed write never finalizes, so the previous object stays. ``exists`` is one metadata GET.
+    """
+
+    scheme: ClassVar[str] = "gs"
+    container_attr: ClassVar[str] = "bucket"
+    conn_attr: ClassVar[str] = "gcp_conn_id"
+    default_conn_id: ClassVar[str] = "google_cloud_default"
+    _transient = ("_hook_cache",)
+
+    def __init__(
+        self,
+        bucket: str,
+        location: Location | None = None,
+        serializer: Serializer | None = None,
+        gcp_conn_id: str = "google_cloud_default",
+        prefix: str = "",
+        chunk_size: int = CHUNK_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        self.gcp_conn_id = gcp_conn_id
+        self.chunk_size = chunk_size
+        super().__init__(bucket, location=location, serializer=serializer, prefix=prefix, **kwargs)
+
+    @property
+    def client(self) -> Any:
+        cache = self.__dict__.get("_hook_cache")
+        if cache is None:
+            try:
+                from airflow.providers.google.cloud.hooks.gcs import GCSHook
+            except ImportError as exc:
+                raise missing_extra("GCSResult", "google", exc) from exc
+            hook = GCSHook(gcp_conn_id=self.gcp_conn_id)
+            cache = self.__dict__["_hook_cache"] = (hook, hook.get_conn())
+        return cache[1]
+
+    def _blob(self, key: str) -> Any:
+        return self.client.bucket(self.bucket).blob(key, chunk_size=self.chunk_size)
+
+    def console_url(self, key: str) -> str | None:
+        return f"https://console.cloud.google.com/storage/browser/_details/{self.bucket}/{quote(key)}"
+
+    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
+        if _is_not_found(exc):
+            return ResultNotFoundError(f"No result at gs://{self.bucket}/{key}")
+        return ResultError(f"GCS {action} of gs://{self.bucket}/{key} failed ({type(exc).__name__}): {exc}")
+
+    def _open_key_writer(self, key: str) -> PayloadWriter:
+        return _ResumableWriter(self, key)
+
+    def _open_key_reader(self, key: str) -> IO[bytes]:
+        blob = self._blob(key)
+        try:
+            blob.reload()
+            return blob.open("rb", chunk_size=self.chunk_size)
+        except Exception as exc:
+            raise self._fail(exc, key, "read") from exc
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            blob = self.client.bucket(self.bucket).get_blob(key)
+        except Exception as exc:
+            raise self._fail(exc, key, "metadata GET") from exc
+        return None if blob is None else {"size": blob.size, "generation": blob.generation}
+
+    def _get_small(self, key: str) -> bytes | None:
+        try:
+            return self._blob(key).download_as_bytes()
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise self._fail(exc, key, "read") from exc
+
+    def _put_small(self, key: str, data: bytes) -> None:
+        try:
+            self.client.bucket(self.bucket).blob(key).upload_from_string(data)
+        except Exception as exc:
+            raise self._fail(exc, key, "write") from exc
+
+    def _delete_key(self, key: str) -> bool:
+        try:
+            self.client.bucket(self.bucket).blob(key).delete()
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise self._fail(exc, key, "delete") from exc
+        return True
+
+
+class _ResumableWriter(PayloadWriter):
+    """A resumable upload session: the object exists only after ``commit`` finalizes it."""
+
+    def __init__(self, result: GCSResult, key: str) -> None:
+        self.result, self.key = result, key
+        try:
+            self._writer = result._blob(key).open("wb", chunk_size=result.chunk_size, ignore_flush=True)
+        except Exception as exc:
+            raise result._fail(exc, key, "upload") from exc
+        self._done = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        try:
+            return self._writer.write(data)
+        except Exception as exc:
+            raise self.result._fail(exc, self.key, "upload") from exc
+
+    def commit(self) -> None:
+        try:
+            self._writer.close()  # uploads the last chunk and finalizes the object
+        except Exception as exc:
+            raise self.result._fail(exc, self.key, "upload") from exc
+        self._done = True
+
+    def abort(self) -> None:
+        # An unfinalized resumable session creates no object; dropping it leaves the previous one in place.
+        self._done = True

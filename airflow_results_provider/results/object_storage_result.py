@@ -1,0 +1,143 @@
+"""ObjectStorageResult: payloads at any Airflow ``ObjectStoragePath`` URL (s3://, gs://, abfs://, file://, memory://)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import IO, Any, ClassVar
+from urllib.parse import urlsplit
+
+from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
+from airflow_results_provider.results.base import Location, PayloadWriter
+from airflow_results_provider.results.object_store import ObjectStoreResult
+from airflow_results_provider.serializers.base import Serializer
+
+
+class ObjectStorageResult(ObjectStoreResult):
+    """Stores payloads under ``base`` (an ``ObjectStoragePath`` URL, ``conn_id@bucket`` form accepted).
+
+    Writes stream to a temporary key beside the target and are moved into place when complete (a rename on
+    file systems, a server-side copy on object stores), so a failed write never replaces the previous object.
+    """
+
+    scheme: ClassVar[str] = "objectstorage"
+    container_attr: ClassVar[str] = "base"
+    _transient = ("_path_cache",)
+
+    def __init__(
+        self,
+        base: str,
+        location: Location | None = None,
+        serializer: Serializer | None = None,
+        conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "://" not in base:
+            raise ValueError(f"ObjectStorageResult: base must be a URL like s3://bucket/prefix, got {base!r}")
+        self.base = base.rstrip("/")
+        self.conn_id = conn_id
+        self.prefix = ""
+        from airflow_results_provider.results.base import Result
+
+        Result.__init__(self, location=location, serializer=serializer, **kwargs)
+
+    def _path(self, key: str) -> Any:
+        from airflow.sdk import ObjectStoragePath
+
+        root = self.__dict__.get("_path_cache")
+        if root is None:
+            root = self.__dict__["_path_cache"] = ObjectStoragePath(self.base, conn_id=self.conn_id)
+        return root / key
+
+    def uri(self, location: str) -> str:
+        parts = urlsplit(self.base)
+        netloc = parts.netloc.rpartition("@")[2]
+        return f"{parts.scheme}://{netloc}{parts.path}/{location}"
+
+    def store_spec(self) -> str | None:
+        return f"objectstorage+{self.base}" if self.conn_id is None else None
+
+    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
+        if isinstance(exc, FileNotFoundError):
+            return ResultNotFoundError(f"No result at {self.uri(key)}")
+        return ResultError(f"{action} of {self.uri(key)} failed ({type(exc).__name__}): {exc}")
+
+    def _open_key_writer(self, key: str) -> PayloadWriter:
+        return _MoveIntoPlaceWriter(self, key)
+
+    def _open_key_reader(self, key: str) -> IO[bytes]:
+        try:
+            return self._path(key).open("rb")
+        except Exception as exc:
+            raise self._fail(exc, key, "read") from exc
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        path = self._path(key)
+        try:
+            info = path.fs.info(path.path)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            raise self._fail(exc, key, "stat") from exc
+        return None if info.get("type") == "directory" else {"size": info.get("size")}
+
+    def _get_small(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            raise self._fail(exc, key, "read") from exc
+
+    def _put_small(self, key: str, data: bytes) -> None:
+        writer = _MoveIntoPlaceWriter(self, key)
+        try:
+            writer.write(data)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _delete_key(self, key: str) -> bool:
+        path = self._path(key)
+        try:
+            path.fs.rm(path.path)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            raise self._fail(exc, key, "delete") from exc
+        return True
+
+
+class _MoveIntoPlaceWriter(PayloadWriter):
+    def __init__(self, result: ObjectStorageResult, key: str) -> None:
+        self.result, self.key = result, key
+        self.final = result._path(key)
+        self.temp = result._path(f"{key}.{uuid.uuid4().hex}.tmp")
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.temp.open("wb")
+        except Exception as exc:
+            raise result._fail(exc, key, "write") from exc
+        self._done = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        return self._file.write(data)
+
+    def commit(self) -> None:
+        self._file.close()
+        try:
+            self.temp.fs.mv(self.temp.path, self.final.path)
+        except Exception as exc:
+            self.abort()
+            raise self.result._fail(exc, self.key, "move into place") from exc
+        self._done = True
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._file.close()
+            self.temp.fs.rm(self.temp.path)
+        except Exception:  # nothing was made visible; a leftover temp object is harmless
+            pass

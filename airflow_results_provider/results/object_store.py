@@ -1,0 +1,206 @@
+"""Shared logic of the object-store Results (S3, GCS, Azure Blob, ObjectStoragePath).
+
+Locations are keys relative to ``bucket``/``container`` and ``prefix``; the metadata sidecar is the object
+``<key>.meta.json``. Subclasses implement a handful of key-level operations over their provider hook. Payloads
+become visible in one step (a completed multipart upload, a finalized resumable upload, a committed block list),
+so a failed or killed write never replaces the previous object.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import IO, Any, ClassVar
+
+from airflow_results_provider.exceptions import InvalidLocationError, ResultError, ResultIntegrityError
+from airflow_results_provider.metadata import decode_metadata, encode_metadata
+from airflow_results_provider.results.base import Location, PayloadWriter, Result
+from airflow_results_provider.serializers.base import Serializer
+
+METADATA_SUFFIX = ".meta.json"
+PART_SIZE = 8 * 1024 * 1024
+
+
+def missing_extra(class_name: str, extra: str, exc: ImportError) -> ResultError:
+    return ResultError(
+        f"{class_name} needs the {extra} provider: pip install 'airflow-results-provider[{extra}]' ({exc})"
+    )
+
+
+class ObjectStoreResult(Result):
+    """Base of Results whose locations are keys in a bucket/container under an optional prefix."""
+
+    scheme: ClassVar[str] = ""
+    #: Name of the bucket/container attribute (``bucket`` or ``container``).
+    container_attr: ClassVar[str] = "bucket"
+    conn_attr: ClassVar[str] = ""
+    default_conn_id: ClassVar[str] = ""
+    _transient = ("_hook_cache",)
+
+    def __init__(
+        self,
+        container: str,
+        location: Location | None = None,
+        serializer: Serializer | None = None,
+        prefix: str = "",
+        **kwargs: Any,
+    ) -> None:
+        if not container or "/" in container:
+            raise ValueError(f"{type(self).__name__}: invalid {self.container_attr} {container!r}")
+        setattr(self, self.container_attr, container)
+        self.prefix = prefix.strip("/")
+        super().__init__(location=location, serializer=serializer, **kwargs)
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def container(self) -> str:
+        return getattr(self, self.container_attr)
+
+    def key(self, location: str) -> str:
+        """The object key of ``location`` (``prefix/location``)."""
+        return f"{self.prefix}/{location}" if self.prefix else location
+
+    def uri(self, location: str) -> str:
+        return f"{self.scheme}://{self.container}/{self.key(location)}"
+
+    def store_spec(self) -> str | None:
+        conn_id = getattr(self, self.conn_attr, None) if self.conn_attr else None
+        owner = f"{conn_id}@" if conn_id and conn_id != self.default_conn_id else ""
+        return f"{self.scheme}://{owner}{self.container}/{self.prefix}"
+
+    def console_url(self, key: str) -> str | None:
+        """An https link to the object in the provider's web console."""
+        return None
+
+    def _check_location(self, location: str) -> None:
+        if not location or location.startswith("/"):
+            raise InvalidLocationError(
+                f"{type(self).__name__} location {location!r} must be a relative key (under {self.uri('')})"
+            )
+        parts = location.split("/")
+        if ".." in parts or posixpath.normpath(location) != location.rstrip("/"):
+            raise InvalidLocationError(
+                f"{type(self).__name__} location {location!r} is not a normalized key ('..', '.', '//' refused)"
+            )
+
+    def _extra_metadata(self, location: str) -> dict[str, Any]:
+        url = self.console_url(self.key(location))
+        return {"url": url} if url else {}
+
+    # ------------------------------------------------------------------ key operations (subclasses)
+
+    def _open_key_writer(self, key: str) -> PayloadWriter:
+        raise NotImplementedError
+
+    def _open_key_reader(self, key: str) -> IO[bytes]:
+        """A binary stream of the object; raises ResultNotFoundError when it does not exist."""
+        raise NotImplementedError
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _get_small(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _put_small(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _delete_key(self, key: str) -> bool:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ Result storage hooks
+
+    def _open_writer(self, location: str) -> PayloadWriter:
+        return self._open_key_writer(self.key(location))
+
+    @contextmanager
+    def _open_reader(self, location: str) -> Iterator[IO[bytes]]:
+        stream = self._open_key_reader(self.key(location))
+        try:
+            yield stream
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+    def _stat(self, location: str) -> dict[str, Any] | None:
+        return self._head(self.key(location))
+
+    def _delete(self, location: str) -> bool:
+        key = self.key(location)
+        self._delete_key(key + METADATA_SUFFIX)
+        return self._delete_key(key)
+
+    def _read_metadata(self, location: str) -> dict[str, Any] | None:
+        data = self._get_small(self.key(location) + METADATA_SUFFIX)
+        if data is None:
+            return None
+        try:
+            return decode_metadata(data)
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise ResultIntegrityError(f"Metadata of the result at {self.uri(location)} is corrupt: {exc}") from exc
+
+    def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
+        self._put_small(self.key(location) + METADATA_SUFFIX, encode_metadata(metadata))
+
+
+class BufferedPartWriter(PayloadWriter):
+    """Collects writes into parts of ``part_size`` bytes and hands each full part to ``upload_part``.
+
+    Holds at most one part in memory. Subclasses implement ``upload_part(data)``, ``finish(small)`` (``small`` is
+    the whole payload when it never filled a part, else ``None``) and ``discard()``.
+    """
+
+    def __init__(self, part_size: int = PART_SIZE) -> None:
+        self.part_size = part_size
+        self._buffer = io.BytesIO()
+        self._parts = 0
+        self._done = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        written = view.nbytes
+        while view.nbytes:
+            room = self.part_size - self._buffer.tell()
+            self._buffer.write(view[:room])
+            view = view[room:]
+            if self._buffer.tell() >= self.part_size:
+                self._flush_part()
+        return written
+
+    def _flush_part(self) -> None:
+        data = self._buffer.getvalue()
+        self._buffer = io.BytesIO()
+        self._parts += 1
+        self.upload_part(data)
+
+    def commit(self) -> None:
+        if self._parts == 0:
+            self.finish(self._buffer.getvalue())
+        else:
+            if self._buffer.tell():
+                self._flush_part()
+            self.finish(None)
+        self._done = True
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._buffer = io.BytesIO()
+        if self._parts:
+            self.discard()
+
+    # subclasses
+    def upload_part(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def finish(self, small: bytes | None) -> None:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        raise NotImplementedError

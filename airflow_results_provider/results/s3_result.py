@@ -1,0 +1,165 @@
+"""S3Result: payloads as S3 objects through the amazon provider's S3Hook (``pip install ...[amazon]``)."""
+
+from __future__ import annotations
+
+import functools
+from typing import IO, Any, ClassVar
+from urllib.parse import quote
+
+from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
+from airflow_results_provider.results.base import Location, PayloadWriter
+from airflow_results_provider.results.object_store import (
+    PART_SIZE,
+    BufferedPartWriter,
+    ObjectStoreResult,
+    missing_extra,
+)
+from airflow_results_provider.serializers.base import Serializer
+
+
+def _error_code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+class S3Result(ObjectStoreResult):
+    """Stores payloads in ``s3://bucket/prefix/<location>`` through ``S3Hook(aws_conn_id)``.
+
+    Large values stream as a multipart upload (one 8 MB part in memory at a time) that becomes visible only when
+    completed; a failed write aborts it and the previous object stays. ``exists`` is one HEAD request.
+
+    :param bucket: the bucket.
+    :param location: template or callable giving the key under ``prefix``.
+    :param aws_conn_id: Airflow connection (``aws_default``).
+    :param upload_options: extra arguments of every upload, e.g. ``{"ServerSideEncryption": "aws:kms"}``.
+    :param prefix: key prefix inside the bucket.
+    """
+
+    scheme: ClassVar[str] = "s3"
+    container_attr: ClassVar[str] = "bucket"
+    conn_attr: ClassVar[str] = "aws_conn_id"
+    default_conn_id: ClassVar[str] = "aws_default"
+    _transient = ("_hook_cache",)
+
+    def __init__(
+        self,
+        bucket: str,
+        location: Location | None = None,
+        serializer: Serializer | None = None,
+        aws_conn_id: str = "aws_default",
+        upload_options: dict[str, Any] | None = None,
+        prefix: str = "",
+        part_size: int = PART_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        self.aws_conn_id = aws_conn_id
+        self.upload_options = dict(upload_options or {})
+        self.part_size = part_size
+        super().__init__(bucket, location=location, serializer=serializer, prefix=prefix, **kwargs)
+
+    @property
+    def client(self) -> Any:
+        cache = self.__dict__.get("_hook_cache")
+        if cache is None:
+            try:
+                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+            except ImportError as exc:
+                raise missing_extra("S3Result", "amazon", exc) from exc
+            hook = S3Hook(aws_conn_id=self.aws_conn_id)
+            cache = self.__dict__["_hook_cache"] = (hook, hook.get_conn())
+        return cache[1]
+
+    def console_url(self, key: str) -> str | None:
+        return f"https://s3.console.aws.amazon.com/s3/object/{self.bucket}?prefix={quote(key)}"
+
+    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
+        code = _error_code(exc)
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return ResultNotFoundError(f"No result at s3://{self.bucket}/{key}")
+        return ResultError(f"S3 {action} of s3://{self.bucket}/{key} failed ({code or type(exc).__name__}): {exc}")
+
+    def _open_key_writer(self, key: str) -> PayloadWriter:
+        return _MultipartWriter(self, key)
+
+    def _open_key_reader(self, key: str) -> IO[bytes]:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except Exception as exc:
+            raise self._fail(exc, key, "read") from exc
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(exc, key, "HEAD") from exc
+        return {"size": head.get("ContentLength"), "etag": head.get("ETag")}
+
+    def _get_small(self, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(exc, key, "read") from exc
+
+    def _put_small(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self.upload_options)
+        except Exception as exc:
+            raise self._fail(exc, key, "write") from exc
+
+    def _delete_key(self, key: str) -> bool:
+        if self._head(key) is None:
+            return False
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            raise self._fail(exc, key, "delete") from exc
+        return True
+
+
+class _MultipartWriter(BufferedPartWriter):
+    def __init__(self, result: S3Result, key: str) -> None:
+        super().__init__(result.part_size)
+        self.result, self.key = result, key
+        self.upload_id: str | None = None
+        self.etags: list[dict[str, Any]] = []
+
+    @functools.cached_property
+    def _client(self) -> Any:
+        return self.result.client
+
+    def upload_part(self, data: bytes) -> None:
+        r = self.result
+        try:
+            if self.upload_id is None:
+                created = self._client.create_multipart_upload(Bucket=r.bucket, Key=self.key, **r.upload_options)
+                self.upload_id = created["UploadId"]
+            number = len(self.etags) + 1
+            part = self._client.upload_part(
+                Bucket=r.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
+            )
+        except Exception as exc:
+            raise r._fail(exc, self.key, "multipart upload") from exc
+        self.etags.append({"PartNumber": number, "ETag": part["ETag"]})
+
+    def finish(self, small: bytes | None) -> None:
+        r = self.result
+        if small is not None:
+            r._put_small(self.key, small)
+            return
+        try:
+            self._client.complete_multipart_upload(
+                Bucket=r.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.etags}
+            )
+        except Exception as exc:
+            self.discard()
+            raise r._fail(exc, self.key, "multipart completion") from exc
+
+    def discard(self) -> None:
+        if self.upload_id is not None:
+            try:
+                self._client.abort_multipart_upload(Bucket=self.result.bucket, Key=self.key, UploadId=self.upload_id)
+            except Exception:  # best effort: a lifecycle rule cleans up what an abort could not
+                pass
