@@ -77,10 +77,6 @@ if TYPE_CHECKING:
     )
     from airflow_results_provider.looping import LOOP, Loop
     from airflow_results_provider.operators import ResultMixin
-    from airflow_results_provider.results.azure_result import AzureResult
-    from airflow_results_provider.results.gcs_result import GCSResult
-    from airflow_results_provider.results.object_storage_result import ObjectStorageResult
-    from airflow_results_provider.results.s3_result import S3Result
     from airflow_results_provider.results import (
         ConstantResult,
         InlineResult,
@@ -89,6 +85,10 @@ if TYPE_CHECKING:
         Result,
         SecretResult,
     )
+    from airflow_results_provider.results.azure_result import AzureResult
+    from airflow_results_provider.results.gcs_result import GCSResult
+    from airflow_results_provider.results.object_storage_result import ObjectStorageResult
+    from airflow_results_provider.results.s3_result import S3Result
     from airflow_results_provider.serializers import (
         CompressedSerializer,
         DateTimeSerializer,

@@ -58,7 +58,9 @@ class HashingReader(io.RawIOBase):
         if readinto is not None:
             n = readinto(view) or 0
         else:
-            chunk = self._source.read(len(view))
+            # Sources without readinto (cloud SDK streams) buffer what they return: ask for at most one chunk,
+            # so a 1 GB read never holds a second full copy.
+            chunk = self._source.read(min(len(view), CHUNK_SIZE))
             n = len(chunk)
             view[:n] = chunk
         if n:
@@ -69,7 +71,7 @@ class HashingReader(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
-        data = self._source.read(size)
+        data = self._source.read(min(size, CHUNK_SIZE))
         self._sha.update(data)
         self.size += len(data)
         return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import Any
 
 from airflow_results_provider.get_provider_info import RESULTS_CONFIG_OPTIONS
@@ -108,7 +109,31 @@ def signing_key() -> str:
     return _raw("signing_key")
 
 
+#: Executors whose workers run on other machines than the scheduler (LocalResult files would not be shared).
+_DISTRIBUTED_EXECUTORS = ("celery", "kubernetes", "edge", "batch", "ecs", "lambda")
+
+
+@functools.cache
+def distributed_executor() -> str | None:
+    """The first configured ``[core] executor`` that runs tasks on other machines, else ``None``.
+
+    Reads Airflow's configuration only when Airflow is already loaded (as in every task); a Result used in a
+    plain script does not pay for importing Airflow here.
+    """
+    if "airflow.configuration" in sys.modules:
+        from airflow.configuration import conf
+
+        value = conf.get("core", "executor", fallback="")
+    else:
+        value = os.environ.get("AIRFLOW__CORE__EXECUTOR", "")
+    for name in (part.strip() for part in value.split(",")):
+        if any(word in name.lower() for word in _DISTRIBUTED_EXECUTORS):
+            return name
+    return None
+
+
 _GETTERS: tuple[Any, ...] = (
+    distributed_executor,
     checkpointing,
     default_result,
     local_dir,

@@ -151,7 +151,9 @@ def outer(args: argparse.Namespace) -> None:
 
     sizes = {"json": args.json_mb, "bytes": args.bytes_mb}
     print(f"\nXCom backends, same DAGs, one run ({args.json_mb} MB JSON, {args.bytes_mb} MB bytes)")
-    print(f"{'workload':9}{'backend':11}{'seconds':>9}{'vs default':>12}{'vs common-io':>14}{'peak RSS / value':>18}")
+    print(
+        f"{'workload':9}{'backend':11}{'seconds':>9}{'vs default':>12}{'vs common-io':>14}{'peak RSS / value':>18}"
+    )
     for workload in args.workloads:
         for backend in BACKENDS:
             m = results.get((backend, workload))
@@ -166,7 +168,9 @@ def outer(args: argparse.Namespace) -> None:
                 return f"{m['seconds'] / o['seconds']:.2f}x" if o and "seconds" in o else "-"
 
             rss = f"{m['peak_growth_mb'] / sizes[workload]:.2f}x" if workload in sizes else "-"
-            print(f"{workload:9}{backend:11}{m['seconds']:>9.2f}{ratio('default'):>12}{ratio('common-io'):>14}{rss:>18}")
+            print(
+                f"{workload:9}{backend:11}{m['seconds']:>9.2f}{ratio('default'):>12}{ratio('common-io'):>14}{rss:>18}"
+            )
 
 
 def main() -> None:

@@ -28,3 +28,9 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.bootstrap-*
   touch "$stamp"
 fi
+
+# Azurite (the Azure Blob emulator the tests start) comes from npm into ./node_modules.
+if command -v npm >/dev/null 2>&1 && [ ! -x "$ROOT/node_modules/.bin/azurite-blob" ]; then
+  echo "==> installing Azurite (npm)" >&2
+  npm install --silent --no-audit --no-fund --no-save --prefix "$ROOT" azurite@3.37.0 >&2
+fi

@@ -97,7 +97,9 @@ class AzureResult(ObjectStoreResult):
     def _fail(self, exc: Exception, key: str, action: str) -> Exception:
         if _is_not_found(exc):
             return ResultNotFoundError(f"No result at abfs://{self.container}/{key}")
-        return ResultError(f"Azure {action} of abfs://{self.container}/{key} failed ({type(exc).__name__}): {exc}")
+        return ResultError(
+            f"Azure {action} of abfs://{self.container}/{key} failed ({type(exc).__name__}): {exc}"
+        )
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _BlockWriter(self, key)

@@ -121,10 +121,16 @@ class _ResumableWriter(PayloadWriter):
         self._done = False
 
     def write(self, data: bytes | memoryview) -> int:
+        # BlobWriter buffers a whole write() before uploading: feed it one chunk at a time, so a large
+        # pickle-5 buffer is never copied whole.
+        view = memoryview(data).cast("B")
+        step = self.result.chunk_size
         try:
-            return self._writer.write(data)
+            for start in range(0, view.nbytes, step):
+                self._writer.write(view[start : start + step])
         except Exception as exc:
             raise self.result._fail(exc, self.key, "upload") from exc
+        return view.nbytes
 
     def commit(self) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import stat
 import tempfile
@@ -70,6 +71,19 @@ class _AtomicFileWriter(PayloadWriter):
             os.unlink(self.temp_path)
         except FileNotFoundError:
             pass
+
+
+@functools.cache
+def _warn_if_distributed() -> None:
+    from airflow_results_provider import config
+
+    executor = config.distributed_executor()
+    if executor:
+        logging.getLogger(__name__).warning(
+            "LocalResult writes to this machine's disk, but [core] executor is %s: workers on other machines "
+            "will not see these files. Use S3Result, GCSResult, AzureResult or a shared file system.",
+            executor,
+        )
 
 
 def write_file_atomically(path: str, data: bytes) -> None:
@@ -152,6 +166,7 @@ class LocalResult(Result):
         self.path(location)
 
     def _open_writer(self, location: str) -> PayloadWriter:
+        _warn_if_distributed()
         path = self.path(location)
         try:
             return _AtomicFileWriter(path)

@@ -57,7 +57,8 @@ class ObjectStoreResult(Result):
     # ------------------------------------------------------------------ identity
 
     @property
-    def container(self) -> str:
+    def store_name(self) -> str:
+        """The bucket or container name."""
         return getattr(self, self.container_attr)
 
     def key(self, location: str) -> str:
@@ -65,12 +66,12 @@ class ObjectStoreResult(Result):
         return f"{self.prefix}/{location}" if self.prefix else location
 
     def uri(self, location: str) -> str:
-        return f"{self.scheme}://{self.container}/{self.key(location)}"
+        return f"{self.scheme}://{self.store_name}/{self.key(location)}"
 
     def store_spec(self) -> str | None:
         conn_id = getattr(self, self.conn_attr, None) if self.conn_attr else None
         owner = f"{conn_id}@" if conn_id and conn_id != self.default_conn_id else ""
-        return f"{self.scheme}://{owner}{self.container}/{self.prefix}"
+        return f"{self.scheme}://{owner}{self.store_name}/{self.prefix}"
 
     def console_url(self, key: str) -> str | None:
         """An https link to the object in the provider's web console."""
@@ -142,7 +143,9 @@ class ObjectStoreResult(Result):
         try:
             return decode_metadata(data)
         except (ValueError, json.JSONDecodeError) as exc:
-            raise ResultIntegrityError(f"Metadata of the result at {self.uri(location)} is corrupt: {exc}") from exc
+            raise ResultIntegrityError(
+                f"Metadata of the result at {self.uri(location)} is corrupt: {exc}"
+            ) from exc
 
     def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
         self._put_small(self.key(location) + METADATA_SUFFIX, encode_metadata(metadata))

@@ -75,7 +75,9 @@ class S3Result(ObjectStoreResult):
         code = _error_code(exc)
         if code in ("NoSuchKey", "404", "NotFound"):
             return ResultNotFoundError(f"No result at s3://{self.bucket}/{key}")
-        return ResultError(f"S3 {action} of s3://{self.bucket}/{key} failed ({code or type(exc).__name__}): {exc}")
+        return ResultError(
+            f"S3 {action} of s3://{self.bucket}/{key} failed ({code or type(exc).__name__}): {exc}"
+        )
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _MultipartWriter(self, key)
@@ -134,7 +136,9 @@ class _MultipartWriter(BufferedPartWriter):
         r = self.result
         try:
             if self.upload_id is None:
-                created = self._client.create_multipart_upload(Bucket=r.bucket, Key=self.key, **r.upload_options)
+                created = self._client.create_multipart_upload(
+                    Bucket=r.bucket, Key=self.key, **r.upload_options
+                )
                 self.upload_id = created["UploadId"]
             number = len(self.etags) + 1
             part = self._client.upload_part(
@@ -160,6 +164,8 @@ class _MultipartWriter(BufferedPartWriter):
     def discard(self) -> None:
         if self.upload_id is not None:
             try:
-                self._client.abort_multipart_upload(Bucket=self.result.bucket, Key=self.key, UploadId=self.upload_id)
+                self._client.abort_multipart_upload(
+                    Bucket=self.result.bucket, Key=self.key, UploadId=self.upload_id
+                )
             except Exception:  # best effort: a lifecycle rule cleans up what an abort could not
                 pass

@@ -8,7 +8,6 @@ from typing import IO, Any, ClassVar
 
 from airflow_results_provider.serializers.base import Serializer
 
-
 _SLICE = 4 * 1024 * 1024
 
 

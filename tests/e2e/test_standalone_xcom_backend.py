@@ -11,7 +11,7 @@ pytestmark = pytest.mark.airflow
 
 DAG_ID = "xcom_envelope_api"
 SOURCE = textwrap.dedent(
-    '''
+    """
     from airflow.sdk import dag, task
 
 
@@ -33,12 +33,14 @@ SOURCE = textwrap.dedent(
 
 
     xcom_envelope_api()
-    '''
+    """
 )
 
 
 def test_rest_api_returns_the_envelope(standalone_factory, tmp_path):
-    airflow = standalone_factory(AIRFLOW__CORE__XCOM_BACKEND="airflow_results_provider.xcom.ResultXComBackend")
+    airflow = standalone_factory(
+        AIRFLOW__CORE__XCOM_BACKEND="airflow_results_provider.xcom.ResultXComBackend"
+    )
     source = tmp_path / f"{DAG_ID}.py"
     source.write_text(SOURCE)
     airflow.add_dag(source, DAG_ID)

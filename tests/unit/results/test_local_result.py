@@ -212,3 +212,29 @@ def test_large_values_stream_without_extra_copies(tmp_path, kind):
     assert figures["write_extra"] < 0.25 * size, figures
     # Reading builds the value once (the peak already held the freed value's pages, so this is conservative).
     assert figures["read_extra"] < 1.25 * size, figures
+
+
+def test_a_distributed_executor_gets_a_warning(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from airflow_results_provider import config
+    from airflow_results_provider.results import local_result
+
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    config.clear_cache()
+    local_result._warn_if_distributed.cache_clear()
+    config.distributed_executor()  # imports Airflow, whose logging setup replaces the root handlers
+    logger = logging.getLogger(local_result.__name__)
+    logger.addHandler(caplog.handler)
+    monkeypatch.setattr(logger, "propagate", False)
+    with caplog.at_level(logging.WARNING):
+        LocalResult(dir=tmp_path).write(1)
+    assert "CeleryExecutor" in caplog.text and "workers on other machines" in caplog.text
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    config.clear_cache()
+    local_result._warn_if_distributed.cache_clear()
+    caplog.clear()
+    LocalResult(dir=tmp_path).write(1)
+    assert "workers on other machines" not in caplog.text
+    local_result._warn_if_distributed.cache_clear()
+    logger.removeHandler(caplog.handler)

@@ -1,0 +1,307 @@
+"""S3Result, GCSResult, AzureResult and ObjectStorageResult: the full Result contract against real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from airflow_results_provider.exceptions import InvalidLocationError, ResultError
+from tests.unit.results.contract import ResultContract
+
+pytestmark = pytest.mark.airflow
+BUCKET = "results-test"
+
+
+def unique_prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+class CloudSpecifics:
+    """Checks shared by the cloud stores (subclasses provide make_result/raw_payload/put_raw)."""
+
+    url_prefix = ""
+
+    def put_raw(self, result, location: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def test_metadata_has_the_full_url_and_a_console_link(self, make_result):
+        result = make_result(location="linked.pkl")
+        written = result.write({"a": 1})
+        assert written.metadata["location"] == f"{self.url_prefix}{result.key('linked.pkl')}"
+        assert written.metadata["url"].startswith("https://")
+
+    def test_locations_may_not_escape_the_prefix(self, make_result):
+        for bad in ("../x.pkl", "/abs.pkl", "a/./b.pkl", "a//b.pkl"):
+            with pytest.raises(InvalidLocationError):
+                make_result(location=bad).write(1)
+
+    def test_a_payload_without_metadata_is_read_unverified(self, make_result):
+        from airflow_results_provider.serializers import PickleSerializer
+
+        result = make_result()
+        self.put_raw(result, "legacy.pkl", PickleSerializer().serialize({"old": 1}))
+        assert result.read("legacy.pkl").value == {"old": 1}
+
+    def test_large_values_stream_in_parts(self, make_result):
+        result = make_result(location="big.bin")
+        value = os.urandom(13 * 1024 * 1024)  # several parts / chunks / blocks
+        written = result.write(value)
+        assert written.metadata["size"] > len(value)
+        assert result.read("big.bin").value == value
+
+    def test_store_spec_round_trips_through_the_registry(self, make_result):
+        from airflow_results_provider.results.registry import result_from_spec
+
+        result = make_result(location="spec.pkl")
+        result.write([1, 2])
+        again = result_from_spec(result.store_spec())
+        assert type(again) is type(result) and again.read("spec.pkl").value == [1, 2]
+
+
+class TestS3Result(ResultContract, CloudSpecifics):
+    url_prefix = f"s3://{BUCKET}/"
+
+    @pytest.fixture
+    def make_result(self, s3_server):
+        from airflow_results_provider.results.s3_result import S3Result
+
+        prefix = unique_prefix()
+
+        def factory(**kwargs):
+            kwargs.setdefault("prefix", prefix)
+            kwargs.setdefault("part_size", 5 * 1024 * 1024)
+            return S3Result(BUCKET, **kwargs)
+
+        self.client = s3_server
+        return factory
+
+    def raw_payload(self, result, location):
+        return self.client.get_object(Bucket=BUCKET, Key=result.key(location))["Body"].read()
+
+    def put_raw(self, result, location, data):
+        self.client.put_object(Bucket=BUCKET, Key=result.key(location), Body=data)
+
+    def corrupt_payload(self, result, location):
+        data = bytearray(self.raw_payload(result, location))
+        data[len(data) // 2] ^= 0x01
+        self.put_raw(result, location, bytes(data))
+
+    def test_upload_options_reach_s3(self, make_result):
+        result = make_result(location="sse.pkl", upload_options={"ServerSideEncryption": "AES256"})
+        result.write(b"x" * 100)
+        head = self.client.head_object(Bucket=BUCKET, Key=result.key("sse.pkl"))
+        assert head["ServerSideEncryption"] == "AES256"
+
+    def test_errors_name_bucket_and_key(self, s3_server):
+        from airflow_results_provider.results.s3_result import S3Result
+
+        result = S3Result("no-such-bucket-here", location="k.pkl")
+        with pytest.raises(ResultError, match="s3://no-such-bucket-here/k.pkl"):
+            result.write(1)
+        with pytest.raises(
+            ResultError, match="NoSuchBucket.*no-such-bucket-here|no-such-bucket-here.*NoSuchBucket"
+        ):
+            result.read("k.pkl")
+
+
+class TestGCSResult(ResultContract, CloudSpecifics):
+    url_prefix = f"gs://{BUCKET}/"
+
+    @pytest.fixture
+    def make_result(self, gcs_server):
+        from airflow_results_provider.results.gcs_result import GCSResult
+
+        prefix = unique_prefix()
+
+        def factory(**kwargs):
+            kwargs.setdefault("prefix", prefix)
+            kwargs.setdefault("chunk_size", 4 * 1024 * 1024)
+            return GCSResult(BUCKET, **kwargs)
+
+        self.client = gcs_server
+        return factory
+
+    def raw_payload(self, result, location):
+        return self.client.bucket(BUCKET).blob(result.key(location)).download_as_bytes()
+
+    def put_raw(self, result, location, data):
+        self.client.bucket(BUCKET).blob(result.key(location)).upload_from_string(data)
+
+    def corrupt_payload(self, result, location):
+        data = bytearray(self.raw_payload(result, location))
+        data[len(data) // 2] ^= 0x01
+        self.put_raw(result, location, bytes(data))
+
+
+class TestAzureResult(ResultContract, CloudSpecifics):
+    url_prefix = f"abfs://{BUCKET}/"
+
+    @pytest.fixture
+    def make_result(self, azure_server):
+        from airflow_results_provider.results.azure_result import AzureResult
+
+        prefix = unique_prefix()
+
+        def factory(**kwargs):
+            kwargs.setdefault("prefix", prefix)
+            kwargs.setdefault("block_size", 4 * 1024 * 1024)
+            return AzureResult(BUCKET, **kwargs)
+
+        self.client = azure_server
+        return factory
+
+    def _blob(self, result, location):
+        return self.client.get_blob_client(container=BUCKET, blob=result.key(location))
+
+    def raw_payload(self, result, location):
+        return self._blob(result, location).download_blob().readall()
+
+    def put_raw(self, result, location, data):
+        self._blob(result, location).upload_blob(data, overwrite=True)
+
+    def corrupt_payload(self, result, location):
+        data = bytearray(self.raw_payload(result, location))
+        data[len(data) // 2] ^= 0x01
+        self.put_raw(result, location, bytes(data))
+
+
+class TestObjectStorageResult(ResultContract):
+    @pytest.fixture
+    def make_result(self, tmp_path):
+        from airflow_results_provider.results.object_storage_result import ObjectStorageResult
+
+        self.root = tmp_path / "store"
+        self.root.mkdir()
+
+        def factory(**kwargs):
+            return ObjectStorageResult(self.root.as_uri(), **kwargs)
+
+        return factory
+
+    def raw_payload(self, result, location):
+        return (self.root / location).read_bytes()
+
+    def corrupt_payload(self, result, location):
+        path = self.root / location
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+
+
+# ------------------------------------------------------------------------------------------ interrupted writes
+
+_SLOW_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from airflow_results_provider.serializers.base import Serializer
+    from airflow_results_provider.results.registry import result_from_spec
+
+    class SlowBytes(Serializer):
+        name = "slow"
+        def dump(self, value, fileobj):
+            chunk = b"x" * (1 << 20)
+            for i in range(10_000):
+                fileobj.write(chunk)
+                if i > 12:
+                    print("WRITING", flush=True)
+                    time.sleep(0.05)
+        def load(self, fileobj):
+            return fileobj.read()
+
+    result = result_from_spec(sys.argv[1])
+    result.serializer = SlowBytes()
+    result.location = sys.argv[2]
+    result.write(b"")
+    """
+)
+
+_MEMORY_PROBE = textwrap.dedent(
+    """
+    import json, os, resource, sys
+    from airflow_results_provider.results.registry import result_from_spec
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    size = int(sys.argv[3])
+    result = result_from_spec(sys.argv[1])
+    result.exists("warm-up")  # imports the SDK and opens the client before anything is measured
+    value = os.urandom(size)
+    before = peak()
+    result.location = sys.argv[2]
+    result.write(value)
+    after_write = peak()
+    del value
+    before_read = peak()
+    value = result.read(sys.argv[2]).value
+    after_read = peak()
+    print(json.dumps({"write_extra": after_write - before, "read_extra": after_read - before_read, "size": len(value)}))
+    """
+)
+
+
+def _store(kind, request):
+    if kind == "s3":
+        request.getfixturevalue("s3_server")
+        return f"s3://{BUCKET}/{unique_prefix()}"
+    if kind == "gcs":
+        request.getfixturevalue("gcs_server")
+        return f"gs://{BUCKET}/{unique_prefix()}"
+    request.getfixturevalue("azure_server")
+    return f"abfs://{BUCKET}/{unique_prefix()}"
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
+def test_a_write_killed_mid_upload_keeps_the_previous_object(kind, request):
+    from airflow_results_provider.results.registry import result_from_spec
+
+    spec = _store(kind, request)
+    result = result_from_spec(spec)
+    result.location = "victim.pkl"
+    result.write({"previous": "value"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, spec, "victim.pkl"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("WRITING")):
+            line = proc.stdout.readline()
+            assert line, "the writer exited before writing:\n" + "".join(lines[-20:])
+            lines.append(line)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert result_from_spec(spec).read("victim.pkl").value == {"previous": "value"}
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
+def test_a_200_mb_value_streams(kind, request):
+    spec = _store(kind, request)
+    size = 200 * 1024 * 1024
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, spec, "big.bin", str(size)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert figures["size"] == size
+    assert figures["write_extra"] < 0.25 * size, figures  # one part/chunk/block in memory, not a copy
+    assert figures["read_extra"] < 1.5 * size, figures  # the value itself plus buffers: well under two copies
