@@ -163,7 +163,7 @@ def outer(args: argparse.Namespace) -> None:
                 print(f"{workload:9}{backend:11} failed: {m['error']!r}")
                 continue
 
-            def ratio(other: str) -> str:
+            def ratio(other: str, m: dict = m, workload: str = workload) -> str:
                 o = results.get((other, workload))
                 return f"{m['seconds'] / o['seconds']:.2f}x" if o and "seconds" in o else "-"
 
