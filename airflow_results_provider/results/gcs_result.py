@@ -10,7 +10,7 @@ from airflow_results_provider.results.base import Location, PayloadWriter
 from airflow_results_provider.results.object_store import ObjectStoreResult, missing_extra
 from airflow_results_provider.serializers.base import Serializer
 
-CHUNK_SIZE = 8 * 1024 * 1024  # resumable upload chunk (a multiple of 256 KiB)
+CHUNK_SIZE = 32 * 1024 * 1024  # resumable upload / ranged download chunk (a multiple of 256 KiB)
 
 
 def _is_not_found(exc: Exception) -> bool:
@@ -20,7 +20,7 @@ def _is_not_found(exc: Exception) -> bool:
 class GCSResult(ObjectStoreResult):
     """Stores payloads in ``gs://bucket/prefix/<location>`` through ``GCSHook(gcp_conn_id)``.
 
-    Large values stream as a resumable upload (8 MB chunks) that only creates the object when finalized; a
+    Large values stream as a resumable upload (32 MB chunks) that only creates the object when finalized; a
     failed write never finalizes, so the previous object stays. ``exists`` is one metadata GET.
     """
 
