@@ -61,10 +61,11 @@ class CheckpointOptions:
 def is_persistent(result: Result) -> bool:
     """Whether ``result`` stores values somewhere a later process can find them by location."""
     from airflow_results_provider.results.constant_result import ConstantResult
+    from airflow_results_provider.results.handler_result import ResultHandlerResult
     from airflow_results_provider.results.inline_result import InlineResult
     from airflow_results_provider.results.secret_result import SecretResult
 
-    return not isinstance(result, (InlineResult, ConstantResult, SecretResult))
+    return not isinstance(result, (InlineResult, ConstantResult, SecretResult, ResultHandlerResult))
 
 
 def checkpointing_enabled(task_checkpoint: bool | None) -> bool:

@@ -38,6 +38,7 @@ class ResultMixin:
     :param cache_for: a ``timedelta``: reuse the value computed by an earlier run while it is fresh.
     :param cache_validator: a validator from :mod:`airflow_results_provider.cache_validators`.
     :param cache_key: share a cache between tasks (default: ``<dag_id>.<task_id>``).
+    :param result_handler: deprecated Prefect 0.x result handler, converted to a Result (with a warning).
 
     The body of a Python callable may raise :class:`~airflow_results_provider.looping.Loop` to loop; it
     receives ``task_loop_count`` and ``task_loop_result`` from the context.
@@ -81,8 +82,11 @@ def _make_init(cls: type) -> Callable[..., None]:
         cache_for: Any = None,
         cache_validator: Any = None,
         cache_key: str | None = None,
+        result_handler: Any = None,
         **kwargs: Any,
     ) -> None:
+        if result_handler is not None:
+            result = _convert_handler(result, result_handler, target, kwargs.get("task_id"))
         options = CheckpointOptions(result, checkpoint, target, cache_for, cache_validator, cache_key)
         if own is not None:
             own(self, *args, **kwargs)
@@ -95,12 +99,40 @@ def _make_init(cls: type) -> Callable[..., None]:
     __init__.__module__ = cls.__module__
     if own is not None:
         # Keep the class's own parameters visible to default_args and .partial() validation.
-        ours = [p for p in inspect.signature(__init__).parameters.values() if p.name in OPTION_NAMES]
+        ours = [
+            p
+            for p in inspect.signature(__init__).parameters.values()
+            if p.name in (*OPTION_NAMES, "result_handler")
+        ]
         theirs = list(inspect.signature(own).parameters.values())
         var_kw = [p for p in theirs if p.kind is p.VAR_KEYWORD]
-        rest = [p for p in theirs if p.kind is not p.VAR_KEYWORD and p.name not in OPTION_NAMES]
+        rest = [
+            p
+            for p in theirs
+            if p.kind is not p.VAR_KEYWORD and p.name not in (*OPTION_NAMES, "result_handler")
+        ]
         __init__.__signature__ = inspect.Signature([*rest, *ours, *var_kw])  # type: ignore[attr-defined]
     return __init__
+
+
+def _convert_handler(result: Any, handler: Any, target: Any, task_id: Any) -> Any:
+    """``result_handler=`` (deprecated) -> the Result replacing it; both given, or a target on a wrapped
+    handler, is an error."""
+    from airflow_results_provider.result_handlers import convert_result_handler
+    from airflow_results_provider.results.handler_result import ResultHandlerResult
+
+    if result is not None:
+        raise TypeError(
+            f"Task {task_id!r}: give result= or the deprecated result_handler=, not both "
+            f"(got result={result!r} and result_handler={handler!r})"
+        )
+    converted = convert_result_handler(handler, stacklevel=4)
+    if target is not None and isinstance(converted, ResultHandlerResult):
+        raise ValueError(
+            f"Task {task_id!r}: target= needs a Result that can tell whether a value exists; "
+            f"{type(handler).__name__} is a custom result handler (no exists()). Use a Result, e.g. LocalResult."
+        )
+    return converted
 
 
 def _wrap_execute(execute: Callable[..., Any]) -> Callable[..., Any]:

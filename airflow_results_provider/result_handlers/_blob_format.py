@@ -1,0 +1,24 @@
+"""The cloud handlers' payload format: base64-encoded cloudpickle under ``YYYY/MM/DD/<uuid>.prefect_result``."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from typing import Any
+
+
+def new_key() -> str:
+    return f"{dt.datetime.now(dt.timezone.utc):%Y/%m/%d}/{uuid.uuid4()}.prefect_result"
+
+
+def encode(value: Any) -> bytes:
+    import cloudpickle
+
+    return base64.b64encode(cloudpickle.dumps(value))
+
+
+def decode(data: bytes | str) -> Any:
+    import cloudpickle
+
+    return cloudpickle.loads(base64.b64decode(data))

@@ -1,0 +1,40 @@
+"""LocalResultHandler: raw cloudpickle files named ``prefect-*`` in a directory (Prefect 0.x format)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from airflow_results_provider.result_handlers.result_handler import ResultHandler
+
+
+class LocalResultHandler(ResultHandler):
+    """Writes ``cloudpickle.dumps(value)`` to a new file in ``dir`` and returns its absolute path."""
+
+    def __init__(self, dir: str | None = None, validate: bool = True) -> None:
+        self.dir = os.fspath(dir) if dir is not None else None
+        self.validate = validate
+
+    def _directory(self) -> str:
+        if self.dir is not None:
+            return os.path.abspath(os.path.expanduser(self.dir))
+        from airflow_results_provider import config
+
+        return config.local_dir()
+
+    def write(self, result: Any) -> str:
+        import cloudpickle
+
+        directory = self._directory()
+        os.makedirs(directory, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="prefect-", dir=directory)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(cloudpickle.dumps(result))
+        return path
+
+    def read(self, fpath: str) -> Any:
+        import cloudpickle
+
+        with open(fpath, "rb") as handle:
+            return cloudpickle.loads(handle.read())
