@@ -13,7 +13,6 @@ from airflow_results_provider.results.object_store import (
     PART_SIZE,
     BufferedPartWriter,
     ObjectStoreResult,
-    missing_extra,
 )
 from airflow_results_provider.serializers.base import Serializer
 
@@ -55,7 +54,11 @@ class AzureResult(ObjectStoreResult):
     container_attr: ClassVar[str] = "container"
     conn_attr: ClassVar[str] = "wasb_conn_id"
     default_conn_id: ClassVar[str] = "wasb_default"
-    _transient = ("_hook_cache",)
+    hook_path: ClassVar[tuple[str, str, str]] = (
+        "airflow.providers.microsoft.azure.hooks.wasb",
+        "WasbHook",
+        "azure",
+    )
 
     def __init__(
         self,
@@ -70,19 +73,6 @@ class AzureResult(ObjectStoreResult):
         self.wasb_conn_id = wasb_conn_id
         self.block_size = block_size
         super().__init__(container, location=location, serializer=serializer, prefix=prefix, **kwargs)
-
-    @property
-    def client(self) -> Any:
-        """The ``BlobServiceClient`` of the connection."""
-        cache = self.__dict__.get("_hook_cache")
-        if cache is None:
-            try:
-                from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
-            except ImportError as exc:
-                raise missing_extra("AzureResult", "azure", exc) from exc
-            hook = WasbHook(wasb_conn_id=self.wasb_conn_id)
-            cache = self.__dict__["_hook_cache"] = (hook, hook.get_conn())
-        return cache[1]
 
     def _blob(self, key: str) -> Any:
         return self.client.get_blob_client(container=self.container, blob=key)

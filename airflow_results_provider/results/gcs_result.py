@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Location, PayloadWriter
-from airflow_results_provider.results.object_store import ObjectStoreResult, missing_extra
+from airflow_results_provider.results.object_store import ObjectStoreResult
 from airflow_results_provider.serializers.base import Serializer
 
 CHUNK_SIZE = 32 * 1024 * 1024  # resumable upload / ranged download chunk (a multiple of 256 KiB)
@@ -28,7 +28,11 @@ class GCSResult(ObjectStoreResult):
     container_attr: ClassVar[str] = "bucket"
     conn_attr: ClassVar[str] = "gcp_conn_id"
     default_conn_id: ClassVar[str] = "google_cloud_default"
-    _transient = ("_hook_cache",)
+    hook_path: ClassVar[tuple[str, str, str]] = (
+        "airflow.providers.google.cloud.hooks.gcs",
+        "GCSHook",
+        "google",
+    )
 
     def __init__(
         self,
@@ -43,18 +47,6 @@ class GCSResult(ObjectStoreResult):
         self.gcp_conn_id = gcp_conn_id
         self.chunk_size = chunk_size
         super().__init__(bucket, location=location, serializer=serializer, prefix=prefix, **kwargs)
-
-    @property
-    def client(self) -> Any:
-        cache = self.__dict__.get("_hook_cache")
-        if cache is None:
-            try:
-                from airflow.providers.google.cloud.hooks.gcs import GCSHook
-            except ImportError as exc:
-                raise missing_extra("GCSResult", "google", exc) from exc
-            hook = GCSHook(gcp_conn_id=self.gcp_conn_id)
-            cache = self.__dict__["_hook_cache"] = (hook, hook.get_conn())
-        return cache[1]
 
     def _blob(self, key: str) -> Any:
         return self.client.bucket(self.bucket).blob(key, chunk_size=self.chunk_size)

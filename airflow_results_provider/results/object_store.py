@@ -8,6 +8,7 @@ so a failed or killed write never replaces the previous object.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import posixpath
@@ -38,6 +39,8 @@ class ObjectStoreResult(Result):
     container_attr: ClassVar[str] = "bucket"
     conn_attr: ClassVar[str] = ""
     default_conn_id: ClassVar[str] = ""
+    #: (module, class, extra) of the Airflow hook whose ``get_conn()`` gives the SDK client.
+    hook_path: ClassVar[tuple[str, str, str]] = ("", "", "")
     _transient = ("_hook_cache",)
 
     def __init__(
@@ -53,6 +56,20 @@ class ObjectStoreResult(Result):
         setattr(self, self.container_attr, container)
         self.prefix = prefix.strip("/")
         super().__init__(location=location, serializer=serializer, **kwargs)
+
+    @property
+    def client(self) -> Any:
+        """The SDK client of the connection (``hook.get_conn()``), made on first use, never pickled."""
+        cache = self.__dict__.get("_hook_cache")
+        if cache is None:
+            module, name, extra = self.hook_path
+            try:
+                hook_class = getattr(importlib.import_module(module), name)
+            except ImportError as exc:
+                raise missing_extra(type(self).__name__, extra, exc) from exc
+            hook = hook_class(**{self.conn_attr: getattr(self, self.conn_attr)})
+            cache = self.__dict__["_hook_cache"] = (hook, hook.get_conn())
+        return cache[1]
 
     # ------------------------------------------------------------------ identity
 

@@ -12,7 +12,6 @@ from airflow_results_provider.results.object_store import (
     PART_SIZE,
     BufferedPartWriter,
     ObjectStoreResult,
-    missing_extra,
 )
 from airflow_results_provider.serializers.base import Serializer
 
@@ -38,7 +37,7 @@ class S3Result(ObjectStoreResult):
     container_attr: ClassVar[str] = "bucket"
     conn_attr: ClassVar[str] = "aws_conn_id"
     default_conn_id: ClassVar[str] = "aws_default"
-    _transient = ("_hook_cache",)
+    hook_path: ClassVar[tuple[str, str, str]] = ("airflow.providers.amazon.aws.hooks.s3", "S3Hook", "amazon")
 
     def __init__(
         self,
@@ -55,18 +54,6 @@ class S3Result(ObjectStoreResult):
         self.upload_options = dict(upload_options or {})
         self.part_size = part_size
         super().__init__(bucket, location=location, serializer=serializer, prefix=prefix, **kwargs)
-
-    @property
-    def client(self) -> Any:
-        cache = self.__dict__.get("_hook_cache")
-        if cache is None:
-            try:
-                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-            except ImportError as exc:
-                raise missing_extra("S3Result", "amazon", exc) from exc
-            hook = S3Hook(aws_conn_id=self.aws_conn_id)
-            cache = self.__dict__["_hook_cache"] = (hook, hook.get_conn())
-        return cache[1]
 
     def console_url(self, key: str) -> str | None:
         return f"https://s3.console.aws.amazon.com/s3/object/{self.bucket}?prefix={quote(key)}"

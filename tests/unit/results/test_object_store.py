@@ -1,0 +1,45 @@
+"""Object-store Results without a server: keys, URLs, store specs, and the missing-extra error."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from airflow_results_provider.exceptions import InvalidLocationError, ResultError
+from airflow_results_provider.results.azure_result import AzureResult
+from airflow_results_provider.results.gcs_result import GCSResult
+from airflow_results_provider.results.s3_result import S3Result
+
+
+def test_keys_urls_and_specs():
+    s3 = S3Result("bkt", prefix="/runs/", aws_conn_id="other")
+    assert s3.key("a/b.pkl") == "runs/a/b.pkl"
+    assert s3.uri("a/b.pkl") == "s3://bkt/runs/a/b.pkl"
+    assert s3.store_spec() == "s3://other@bkt/runs"
+    assert s3.console_url("runs/a b.pkl") == "https://s3.console.aws.amazon.com/s3/object/bkt?prefix=runs/a%20b.pkl"
+    assert GCSResult("g").store_spec() == "gs://g/"
+    assert AzureResult("c", prefix="p").uri("x") == "abfs://c/p/x"
+
+
+def test_invalid_names_and_locations():
+    with pytest.raises(ValueError):
+        S3Result("bad/bucket")
+    for bad in ("../x", "/x", "a/../b", "a//b"):
+        with pytest.raises(InvalidLocationError):
+            S3Result("bkt")._check_location(bad)
+
+
+def test_a_missing_provider_names_the_extra():
+    class NoProvider(S3Result):
+        hook_path = ("no_such_provider_module", "S3Hook", "amazon")
+
+    with pytest.raises(ResultError, match=r"pip install 'airflow-results-provider\[amazon\]'"):
+        NoProvider("bkt").client  # noqa: B018
+
+
+def test_clients_are_never_pickled():
+    result = S3Result("bkt")
+    result.__dict__["_hook_cache"] = ("hook", object())
+    clone = pickle.loads(pickle.dumps(result))
+    assert "_hook_cache" not in clone.__dict__ and clone == S3Result("bkt")
