@@ -17,7 +17,10 @@ def test_keys_urls_and_specs():
     assert s3.key("a/b.pkl") == "runs/a/b.pkl"
     assert s3.uri("a/b.pkl") == "s3://bkt/runs/a/b.pkl"
     assert s3.store_spec() == "s3://other@bkt/runs"
-    assert s3.console_url("runs/a b.pkl") == "https://s3.console.aws.amazon.com/s3/object/bkt?prefix=runs/a%20b.pkl"
+    assert (
+        s3.console_url("runs/a b.pkl")
+        == "https://s3.console.aws.amazon.com/s3/object/bkt?prefix=runs/a%20b.pkl"
+    )
     assert GCSResult("g").store_spec() == "gs://g/"
     assert AzureResult("c", prefix="p").uri("x") == "abfs://c/p/x"
 
