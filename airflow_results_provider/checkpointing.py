@@ -336,7 +336,13 @@ def remember_checkpoint(variables: Mapping[str, Any], value: Any, result: Result
         variables.get("run_id"),
         -1 if index is None else index,
     )
-    if result is None or value is None or not is_persistent(result) or result.store_spec() is None:
+    if (
+        result is None
+        or value is None
+        or not config.uses_result_xcom_backend()  # nobody would consume the entry: do not hold the value
+        or not is_persistent(result)
+        or result.store_spec() is None
+    ):
         _RECENT_CHECKPOINTS.pop(key, None)
         return
     _RECENT_CHECKPOINTS[key] = (value, result)

@@ -132,8 +132,22 @@ def distributed_executor() -> str | None:
     return None
 
 
+@functools.cache
+def uses_result_xcom_backend() -> bool:
+    """Whether ``[core] xcom_backend`` is :class:`~airflow_results_provider.xcom.ResultXComBackend` (or a subclass
+    named ``...ResultXComBackend``)."""
+    if "airflow.configuration" in sys.modules:
+        from airflow.configuration import conf
+
+        value = conf.get("core", "xcom_backend", fallback="")
+    else:
+        value = os.environ.get("AIRFLOW__CORE__XCOM_BACKEND", "")
+    return value.strip().endswith("ResultXComBackend")
+
+
 _GETTERS: tuple[Any, ...] = (
     distributed_executor,
+    uses_result_xcom_backend,
     checkpointing,
     default_result,
     local_dir,

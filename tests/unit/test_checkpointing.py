@@ -220,3 +220,22 @@ def test_json_result_serializer_is_kept_for_checkpoints(tmp_path):
     )
     cp.write({"k": [1]})
     assert (tmp_path / "v.json").read_text() == '{"k": [1]}'
+
+
+def test_checkpoint_references_are_kept_only_for_the_result_xcom_backend(tmp_path, monkeypatch):
+    from airflow_results_provider import config
+    from airflow_results_provider.checkpointing import remember_checkpoint, take_checkpoint
+
+    value = {"big": "value"}
+    written = LocalResult(dir=tmp_path).write(value)
+    ctx = {"dag_id": "d", "task_id": "t", "run_id": "r", "map_index": None}
+    monkeypatch.setenv("AIRFLOW__CORE__XCOM_BACKEND", "airflow.sdk.bases.xcom.BaseXCom")
+    config.clear_cache()
+    remember_checkpoint(ctx, value, written)
+    assert take_checkpoint("d", "t", "r", -1, value) is None  # not held: no backend would consume it
+    monkeypatch.setenv("AIRFLOW__CORE__XCOM_BACKEND", "airflow_results_provider.xcom.ResultXComBackend")
+    config.clear_cache()
+    remember_checkpoint(ctx, value, written)
+    assert take_checkpoint("d", "t", "r", -1, {"big": "value"}) is None  # an equal but different object
+    assert take_checkpoint("d", "t", "r", -1, value) is written
+    assert take_checkpoint("d", "t", "r", -1, value) is None  # consumed
