@@ -38,6 +38,7 @@ class ObjectStorageResult(ObjectStoreResult):
         self.prefix = ""
         from airflow_results_provider.results.base import Result
 
+        # Not ObjectStoreResult.__init__: the base is a whole URL, not a bucket name to validate.
         Result.__init__(self, location=location, serializer=serializer, **kwargs)
 
     def _path(self, key: str) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import sys
 from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
@@ -246,16 +245,11 @@ def _read_envelope(envelope: dict[str, Any]) -> Any:
 
 def _is_common_io_reference(value: str) -> bool:
     """A path string written by common-io's XComObjectStorageBackend under its configured base path."""
-    if "airflow.providers.common.io.xcom.backend" not in sys.modules:
-        try:
-            from airflow.providers.common.compat.sdk import conf
-        except ImportError:
-            return False
-        base = conf.get("common.io", "xcom_objectstorage_path", fallback="")
-    else:
+    try:
         from airflow.providers.common.compat.sdk import conf
-
-        base = conf.get("common.io", "xcom_objectstorage_path", fallback="")
+    except ImportError:  # common-io (and its compat layer) not installed: nobody wrote such rows
+        return False
+    base = conf.get("common.io", "xcom_objectstorage_path", fallback="")
     return bool(base) and value.startswith(base.rstrip("/") + "/")
 
 

@@ -301,3 +301,23 @@ def test_rows_the_backend_did_not_write_pass_through(monkeypatch):
     from airflow.sdk.serde import serialize
 
     assert read_row(serialize((1, 2)), monkeypatch) == (1, 2)
+
+
+def test_common_io_references_are_read_through_common_io(tmp_path, monkeypatch):
+    from airflow.providers.common.io.xcom import backend as common_io
+
+    base = (tmp_path / "common-io").as_uri()
+    monkeypatch.setenv("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH", base)
+    monkeypatch.setenv("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD", "0")
+    common_io._get_base_path.cache_clear()
+    common_io._get_threshold.cache_clear()
+    try:
+        stored = common_io.XComObjectStorageBackend.serialize_value(
+            {"from": "common-io"}, dag_id="d", run_id="r", task_id="t"
+        )
+        assert isinstance(stored, str) and stored.startswith(base)  # a path string, as common-io stores it
+        assert read_row(stored, monkeypatch) == {"from": "common-io"}
+        assert read_row(base.replace("common-io", "elsewhere") + "/x.json", monkeypatch).endswith("/x.json")
+    finally:
+        common_io._get_base_path.cache_clear()
+        common_io._get_threshold.cache_clear()
