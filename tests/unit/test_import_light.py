@@ -58,3 +58,17 @@ def test_public_names_resolve_lazily():
     assert LocalResult.__module__ == "airflow_results_provider.results.local_result"
     with pytest.raises(AttributeError):
         pkg.NoSuchThing  # noqa: B018
+
+
+def test_xcom_backend_module_adds_only_our_small_modules():
+    probe = (
+        "import json, sys\n"
+        "import airflow.sdk.bases.xcom\n"
+        "before = set(sys.modules)\n"
+        "import airflow_results_provider.xcom\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    added = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert added and all(m.startswith("airflow_results_provider") for m in added), added
+    assert len(added) <= 6, added
