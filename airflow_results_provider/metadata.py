@@ -128,8 +128,14 @@ def encode_metadata(meta: Mapping[str, Any]) -> bytes:
     return json.dumps(meta, sort_keys=True, default=str).encode()
 
 
-def decode_metadata(data: bytes) -> dict[str, Any]:
-    meta = json.loads(data)
+def decode_metadata(data: bytes, uri: str = "") -> dict[str, Any]:
+    """Parse a metadata sidecar. :raises ResultIntegrityError: it is not a JSON object (names ``uri``)."""
+    from airflow_results_provider.exceptions import ResultIntegrityError
+
+    try:
+        meta = json.loads(data)
+    except ValueError as exc:
+        raise ResultIntegrityError(f"Metadata of the result at {uri} is corrupt: {exc}") from exc
     if not isinstance(meta, dict):
-        raise ValueError("metadata is not a JSON object")
+        raise ResultIntegrityError(f"Metadata of the result at {uri} is corrupt: not a JSON object")
     return meta

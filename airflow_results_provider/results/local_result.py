@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import stat
@@ -210,14 +209,7 @@ class LocalResult(Result):
                 data = handle.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        try:
-            return decode_metadata(data)
-        except (ValueError, json.JSONDecodeError) as exc:
-            from airflow_results_provider.exceptions import ResultIntegrityError
-
-            raise ResultIntegrityError(
-                f"Metadata of the result at {self.uri(location)} is corrupt: {exc}"
-            ) from exc
+        return decode_metadata(data, self.uri(location))
 
     def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
         write_file_atomically(self.path(location) + METADATA_SUFFIX, encode_metadata(metadata))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import importlib
 import io
-import json
 import posixpath
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider.exceptions import InvalidLocationError, ResultError, ResultIntegrityError
+from airflow_results_provider.exceptions import InvalidLocationError, ResultError
 from airflow_results_provider.metadata import decode_metadata, encode_metadata
 from airflow_results_provider.results.base import Location, PayloadWriter, Result
 from airflow_results_provider.serializers.base import Serializer
@@ -157,12 +156,7 @@ class ObjectStoreResult(Result):
         data = self._get_small(self.key(location) + METADATA_SUFFIX)
         if data is None:
             return None
-        try:
-            return decode_metadata(data)
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise ResultIntegrityError(
-                f"Metadata of the result at {self.uri(location)} is corrupt: {exc}"
-            ) from exc
+        return decode_metadata(data, self.uri(location))
 
     def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
         self._put_small(self.key(location) + METADATA_SUFFIX, encode_metadata(metadata))

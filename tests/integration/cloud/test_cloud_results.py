@@ -32,6 +32,11 @@ class CloudSpecifics:
     def put_raw(self, result, location: str, data: bytes) -> None:
         raise NotImplementedError
 
+    def corrupt_payload(self, result, location):
+        data = bytearray(self.raw_payload(result, location))
+        data[len(data) // 2] ^= 0x01
+        self.put_raw(result, location, bytes(data))
+
     def test_metadata_has_the_full_url_and_a_console_link(self, make_result):
         result = make_result(location="linked.pkl")
         written = result.write({"a": 1})
@@ -66,7 +71,7 @@ class CloudSpecifics:
         assert type(again) is type(result) and again.read("spec.pkl").value == [1, 2]
 
 
-class TestS3Result(ResultContract, CloudSpecifics):
+class TestS3Result(CloudSpecifics, ResultContract):
     url_prefix = f"s3://{BUCKET}/"
 
     @pytest.fixture
@@ -89,11 +94,6 @@ class TestS3Result(ResultContract, CloudSpecifics):
     def put_raw(self, result, location, data):
         self.client.put_object(Bucket=BUCKET, Key=result.key(location), Body=data)
 
-    def corrupt_payload(self, result, location):
-        data = bytearray(self.raw_payload(result, location))
-        data[len(data) // 2] ^= 0x01
-        self.put_raw(result, location, bytes(data))
-
     def test_upload_options_reach_s3(self, make_result):
         result = make_result(location="sse.pkl", upload_options={"ServerSideEncryption": "AES256"})
         result.write(b"x" * 100)
@@ -112,7 +112,7 @@ class TestS3Result(ResultContract, CloudSpecifics):
             result.read("k.pkl")
 
 
-class TestGCSResult(ResultContract, CloudSpecifics):
+class TestGCSResult(CloudSpecifics, ResultContract):
     url_prefix = f"gs://{BUCKET}/"
 
     @pytest.fixture
@@ -135,13 +135,8 @@ class TestGCSResult(ResultContract, CloudSpecifics):
     def put_raw(self, result, location, data):
         self.client.bucket(BUCKET).blob(result.key(location)).upload_from_string(data)
 
-    def corrupt_payload(self, result, location):
-        data = bytearray(self.raw_payload(result, location))
-        data[len(data) // 2] ^= 0x01
-        self.put_raw(result, location, bytes(data))
 
-
-class TestAzureResult(ResultContract, CloudSpecifics):
+class TestAzureResult(CloudSpecifics, ResultContract):
     url_prefix = f"abfs://{BUCKET}/"
 
     @pytest.fixture
@@ -166,11 +161,6 @@ class TestAzureResult(ResultContract, CloudSpecifics):
 
     def put_raw(self, result, location, data):
         self._blob(result, location).upload_blob(data, overwrite=True)
-
-    def corrupt_payload(self, result, location):
-        data = bytearray(self.raw_payload(result, location))
-        data[len(data) // 2] ^= 0x01
-        self.put_raw(result, location, bytes(data))
 
 
 class TestObjectStorageResult(ResultContract):
