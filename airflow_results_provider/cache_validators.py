@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from airflow_results_provider.results.base import values_equal
+
 CacheValidator = Callable[["CacheEntry", Mapping[str, Any], Mapping[str, Any]], bool]
 
 
@@ -48,18 +50,8 @@ def _same(cached: Mapping[str, Any] | None, current: Mapping[str, Any], keys: It
     if cached is None:
         return False
     if keys is None:
-        return _equal(dict(cached), dict(current))
-    return all(k in cached and k in current and _equal(cached[k], current[k]) for k in keys)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # numpy/pandas: ambiguous truth value
-        try:
-            return bool((a == b).all())
-        except Exception:
-            return False
+        return values_equal(dict(cached), dict(current))
+    return all(k in cached and k in current and values_equal(cached[k], current[k]) for k in keys)
 
 
 def all_inputs(state: CacheEntry, inputs: Mapping[str, Any], parameters: Mapping[str, Any]) -> bool:
@@ -72,26 +64,28 @@ def all_parameters(state: CacheEntry, inputs: Mapping[str, Any], parameters: Map
     return duration_only(state, inputs, parameters) and _same(state.cached_parameters, parameters, None)
 
 
-def partial_inputs_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
-    """A validator comparing only the inputs named in ``validate_on`` (all of them when None)."""
+def _partial(name: str, compare_inputs: bool, validate_on: Iterable[str] | None) -> CacheValidator:
     keys = None if validate_on is None else list(validate_on)
 
     def validator(state: CacheEntry, inputs: Mapping[str, Any], parameters: Mapping[str, Any]) -> bool:
-        return duration_only(state, inputs, parameters) and _same(state.cached_inputs, inputs, keys)
+        if compare_inputs:
+            cached, current = state.cached_inputs, inputs
+        else:
+            cached, current = state.cached_parameters, parameters
+        return duration_only(state, inputs, parameters) and _same(cached, current, keys)
 
-    validator.__name__ = f"partial_inputs_only({keys})"
+    validator.__name__ = f"{name}({keys})"
     return validator
+
+
+def partial_inputs_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
+    """A validator comparing only the inputs named in ``validate_on`` (all of them when None)."""
+    return _partial("partial_inputs_only", True, validate_on)
 
 
 def partial_parameters_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
     """A validator comparing only the DAG params named in ``validate_on`` (all of them when None)."""
-    keys = None if validate_on is None else list(validate_on)
-
-    def validator(state: CacheEntry, inputs: Mapping[str, Any], parameters: Mapping[str, Any]) -> bool:
-        return duration_only(state, inputs, parameters) and _same(state.cached_parameters, parameters, keys)
-
-    validator.__name__ = f"partial_parameters_only({keys})"
-    return validator
+    return _partial("partial_parameters_only", False, validate_on)
 
 
 __all__ = [

@@ -111,9 +111,14 @@ class TaskCheckpointer:
     # ------------------------------------------------------------------ identity
 
     @property
-    def task_label(self) -> str:
-        name, index = self.variables.get("task_id"), self.variables.get("map_index")
-        return f"{self.variables.get('dag_id')}.{name}" + (f"[{index}]" if index is not None else "")
+    def caching(self) -> bool:
+        """The task asked for a cache (``cache_for`` or ``cache_validator``)."""
+        return self.options.cache_for is not None or self.options.cache_validator is not None
+
+    @property
+    def loops_are_checkpointed(self) -> bool:
+        """Loop iterations (and the resume position) are stored only when checkpoints persist somewhere."""
+        return self.enabled and is_persistent(self.result)
 
     def uri(self, location: str | None = None) -> str:
         location = location or self.location
@@ -133,7 +138,7 @@ class TaskCheckpointer:
             value = self._read_target()
             if value is not MISS:
                 return value
-        if self.options.cache_for is not None or self.options.cache_validator is not None:
+        if self.caching:
             return self._read_cache()
         return MISS
 
@@ -159,16 +164,13 @@ class TaskCheckpointer:
 
     # ------------------------------------------------------------------ after execute
 
-    def should_write(self, value: Any) -> bool:
-        return self.enabled and value is not None
-
     def write(self, value: Any) -> Result | None:
         """Checkpoint ``value`` of a successful execution (when the rules say so) and update the cache."""
-        if self.should_write(value):
+        if self.enabled and value is not None:
             self._check_collision(self.result._safe_previous_metadata(self.location), self.location)
             self.written = self.result.write(value, **self.variables)
             self.log.info("Checkpointed the return value to %s", self.uri(self.written.location))
-        if self.options.cache_for is not None or self.options.cache_validator is not None:
+        if self.caching:
             self._write_cache(value)
         return self.written
 
@@ -200,7 +202,6 @@ class TaskCheckpointer:
 
     def _read_cache(self) -> Any:
         store, location = self._store(PickleSerializer()), self.cache_location()
-        store.location = location
         try:
             if not store.exists(location):
                 return MISS
@@ -277,7 +278,7 @@ class TaskCheckpointer:
 
     def resume_loop(self) -> tuple[int, Any]:
         """``(task_loop_count, task_loop_result)`` to start from: the last checkpointed iteration, or (1, None)."""
-        if not self.enabled or not is_persistent(self.result):
+        if not self.loops_are_checkpointed:
             return 1, None
         store, location = self._loop_state_store()
         try:
@@ -297,7 +298,7 @@ class TaskCheckpointer:
 
     def save_iteration(self, count: int, loop_result_in: Any, loop_result_out: Any) -> None:
         """Checkpoint the result of iteration ``count`` and record that the next one is ``count + 1``."""
-        if not self.enabled or not is_persistent(self.result):
+        if not self.loops_are_checkpointed:
             return
         location = self.iteration_location(count, loop_result_in)
         iteration = self.result.copy()
@@ -313,7 +314,7 @@ class TaskCheckpointer:
 
     def finish_loop(self) -> None:
         """Forget the loop position after the task succeeded (a clear then starts the loop over)."""
-        if not self.enabled or not is_persistent(self.result):
+        if not self.loops_are_checkpointed:
             return
         store, location = self._loop_state_store()
         try:

@@ -109,24 +109,24 @@ def signing_key() -> str:
     return _raw("signing_key")
 
 
+def _core_option(option: str) -> str:
+    """``[core] <option>``, read through Airflow only when Airflow is already loaded (as in every task), so
+    a Result used in a plain script does not pay for importing Airflow here."""
+    if "airflow.configuration" in sys.modules:
+        from airflow.configuration import conf
+
+        return conf.get("core", option, fallback="")
+    return os.environ.get(f"AIRFLOW__CORE__{option.upper()}", "")
+
+
 #: Executors whose workers run on other machines than the scheduler (LocalResult files would not be shared).
 _DISTRIBUTED_EXECUTORS = ("celery", "kubernetes", "edge", "batch", "ecs", "lambda")
 
 
 @functools.cache
 def distributed_executor() -> str | None:
-    """The first configured ``[core] executor`` that runs tasks on other machines, else ``None``.
-
-    Reads Airflow's configuration only when Airflow is already loaded (as in every task); a Result used in a
-    plain script does not pay for importing Airflow here.
-    """
-    if "airflow.configuration" in sys.modules:
-        from airflow.configuration import conf
-
-        value = conf.get("core", "executor", fallback="")
-    else:
-        value = os.environ.get("AIRFLOW__CORE__EXECUTOR", "")
-    for name in (part.strip() for part in value.split(",")):
+    """The first configured ``[core] executor`` that runs tasks on other machines, else ``None``."""
+    for name in (part.strip() for part in _core_option("executor").split(",")):
         if any(word in name.lower() for word in _DISTRIBUTED_EXECUTORS):
             return name
     return None
@@ -136,13 +136,7 @@ def distributed_executor() -> str | None:
 def uses_result_xcom_backend() -> bool:
     """Whether ``[core] xcom_backend`` is :class:`~airflow_results_provider.xcom.ResultXComBackend` (or a subclass
     named ``...ResultXComBackend``)."""
-    if "airflow.configuration" in sys.modules:
-        from airflow.configuration import conf
-
-        value = conf.get("core", "xcom_backend", fallback="")
-    else:
-        value = os.environ.get("AIRFLOW__CORE__XCOM_BACKEND", "")
-    return value.strip().endswith("ResultXComBackend")
+    return _core_option("xcom_backend").strip().endswith("ResultXComBackend")
 
 
 _GETTERS: tuple[Any, ...] = (

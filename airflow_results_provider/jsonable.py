@@ -5,12 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
-class _TooLarge(Exception):
-    pass
-
 
 def json_size_at_most(value: Any, limit: int) -> bool | None:
     """Whether ``value``'s JSON text is at most ``limit`` bytes, encoding only up to ``limit`` + 1 bytes.

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 METADATA_FORMAT_VERSION = 1
+#: Metadata is stored beside the payload, as ``<payload location>.meta.json``.
+METADATA_SUFFIX = ".meta.json"
 PREVIEW_MAX_CHARS = 500
 _SENSITIVE_KEY = re.compile(
     r"(password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credential|auth)", re.I

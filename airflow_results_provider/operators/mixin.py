@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from airflow_results_provider.checkpointing import (
@@ -24,6 +24,8 @@ from airflow_results_provider.templating.context import build_location_context
 
 _ACTIVE = "_results_active"
 _URL = "_results_url"
+#: Every keyword the generated ``__init__`` takes for itself.
+_INIT_KWARGS = (*OPTION_NAMES, "result_handler")
 
 
 class ResultMixin:
@@ -99,18 +101,10 @@ def _make_init(cls: type) -> Callable[..., None]:
     __init__.__module__ = cls.__module__
     if own is not None:
         # Keep the class's own parameters visible to default_args and .partial() validation.
-        ours = [
-            p
-            for p in inspect.signature(__init__).parameters.values()
-            if p.name in (*OPTION_NAMES, "result_handler")
-        ]
+        ours = [p for p in inspect.signature(__init__).parameters.values() if p.name in _INIT_KWARGS]
         theirs = list(inspect.signature(own).parameters.values())
         var_kw = [p for p in theirs if p.kind is p.VAR_KEYWORD]
-        rest = [
-            p
-            for p in theirs
-            if p.kind is not p.VAR_KEYWORD and p.name not in (*OPTION_NAMES, "result_handler")
-        ]
+        rest = [p for p in theirs if p.kind is not p.VAR_KEYWORD and p.name not in _INIT_KWARGS]
         __init__.__signature__ = inspect.Signature([*rest, *ours, *var_kw])  # type: ignore[attr-defined]
     return __init__
 
@@ -179,14 +173,6 @@ def task_inputs(operator: Any) -> dict[str, Any]:
     return inputs
 
 
-def _params(context: Mapping[str, Any]) -> dict[str, Any]:
-    params = context.get("params") or {}
-    try:
-        return {key: params[key] for key in params}
-    except Exception:
-        return dict(params)
-
-
 def _execute_with_results(
     operator: Any, context: Any, call: Callable[[], Any], *, check_target: bool = True
 ) -> Any:
@@ -194,11 +180,12 @@ def _execute_with_results(
         return call()  # a super().execute() inside an already checkpointed execute
     inputs = task_inputs(operator)
     options = CheckpointOptions(*(getattr(operator, name, None) for name in OPTION_NAMES))
+    variables = build_location_context(context, inputs=inputs)
     checkpointer = TaskCheckpointer(
         options,
-        build_location_context(context, inputs=inputs),
+        variables,
         inputs=inputs,
-        parameters=_params(context),
+        parameters=variables["parameters"],  # the DAG params, resolved once by build_location_context
         logger=operator.log,
     )
     if check_target:

@@ -17,11 +17,9 @@ class LocalResultHandler(ResultHandler):
         self.validate = validate
 
     def _directory(self) -> str:
-        if self.dir is not None:
-            return os.path.abspath(os.path.expanduser(self.dir))
-        from airflow_results_provider import config
+        from airflow_results_provider.results.local_result import LocalResult
 
-        return config.local_dir()
+        return LocalResult(dir=self.dir).base_dir  # the same resolution (and [results] local_dir default)
 
     def write(self, result: Any) -> str:
         import cloudpickle

@@ -46,6 +46,15 @@ class PayloadWriter:
     def abort(self) -> None:
         raise NotImplementedError
 
+    def write_and_commit(self, data: bytes) -> None:
+        """Write ``data`` and commit; on any failure abort, leaving the previous payload in place."""
+        try:
+            self.write(data)
+            self.commit()
+        except BaseException:
+            self.abort()
+            raise
+
 
 class Result:
     """A value and the place it is (or will be) stored, with Prefect 1.x's Result interface.
@@ -326,7 +335,7 @@ class Result:
         theirs = {k: v for k, v in other.__dict__.items() if not k.startswith("_") and k != "metadata"}
         if mine.keys() != theirs.keys():
             return False
-        return all(_equal(mine[k], theirs[k]) for k in mine)
+        return all(values_equal(mine[k], theirs[k]) for k in mine)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -359,7 +368,8 @@ def _needs_render(location: Location | None, context: Mapping[str, Any]) -> bool
     return is_jinja(location) or "{" in location
 
 
-def _equal(a: Any, b: Any) -> bool:
+def values_equal(a: Any, b: Any) -> bool:
+    """``a == b`` that also works for numpy arrays and DataFrames (element-wise, all equal)."""
     if a is b:
         return True
     try:

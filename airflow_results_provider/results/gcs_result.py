@@ -110,7 +110,6 @@ class _ResumableWriter(PayloadWriter):
             self._writer = result._blob(key).open("wb", chunk_size=result.chunk_size, ignore_flush=True)
         except Exception as exc:
             raise result._fail(exc, key, "upload") from exc
-        self._done = False
 
     def write(self, data: bytes | memoryview) -> int:
         # BlobWriter buffers a whole write() before uploading: feed it one chunk at a time, so a large
@@ -129,8 +128,7 @@ class _ResumableWriter(PayloadWriter):
             self._writer.close()  # uploads the last chunk and finalizes the object
         except Exception as exc:
             raise self.result._fail(exc, self.key, "upload") from exc
-        self._done = True
 
     def abort(self) -> None:
         # An unfinalized resumable session creates no object; dropping it leaves the previous one in place.
-        self._done = True
+        pass

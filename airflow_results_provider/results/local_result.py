@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_results_provider.exceptions import InvalidLocationError, ResultError, ResultNotFoundError
-from airflow_results_provider.metadata import decode_metadata, encode_metadata
+from airflow_results_provider.metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
 from airflow_results_provider.results.base import Location, PayloadWriter, Result
 from airflow_results_provider.serializers.base import Serializer
-
-METADATA_SUFFIX = ".meta.json"
 
 
 @functools.cache
@@ -87,13 +85,7 @@ def _warn_if_distributed() -> None:
 
 def write_file_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix."""
-    writer = _AtomicFileWriter(path)
-    try:
-        writer.write(data)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    _AtomicFileWriter(path).write_and_commit(data)
 
 
 class LocalResult(Result):

@@ -90,13 +90,7 @@ class ObjectStorageResult(ObjectStoreResult):
             raise self._fail(exc, key, "read") from exc
 
     def _put_small(self, key: str, data: bytes) -> None:
-        writer = _MoveIntoPlaceWriter(self, key)
-        try:
-            writer.write(data)
-            writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+        _MoveIntoPlaceWriter(self, key).write_and_commit(data)
 
     def _delete_key(self, key: str) -> bool:
         path = self._path(key)

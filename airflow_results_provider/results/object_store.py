@@ -16,11 +16,10 @@ from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
 from airflow_results_provider.exceptions import InvalidLocationError, ResultError
-from airflow_results_provider.metadata import decode_metadata, encode_metadata
+from airflow_results_provider.metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
 from airflow_results_provider.results.base import Location, PayloadWriter, Result
 from airflow_results_provider.serializers.base import Serializer
 
-METADATA_SUFFIX = ".meta.json"
 PART_SIZE = 8 * 1024 * 1024
 
 

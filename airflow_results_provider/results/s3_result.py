@@ -20,6 +20,10 @@ def _error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
+def _is_not_found(exc: Exception) -> bool:
+    return _error_code(exc) in ("404", "NoSuchKey", "NotFound")
+
+
 class S3Result(ObjectStoreResult):
     """Stores payloads in ``s3://bucket/prefix/<location>`` through ``S3Hook(aws_conn_id)``.
 
@@ -59,11 +63,10 @@ class S3Result(ObjectStoreResult):
         return f"https://s3.console.aws.amazon.com/s3/object/{self.bucket}?prefix={quote(key)}"
 
     def _fail(self, exc: Exception, key: str, action: str) -> Exception:
-        code = _error_code(exc)
-        if code in ("NoSuchKey", "404", "NotFound"):
+        if _is_not_found(exc):
             return ResultNotFoundError(f"No result at s3://{self.bucket}/{key}")
         return ResultError(
-            f"S3 {action} of s3://{self.bucket}/{key} failed ({code or type(exc).__name__}): {exc}"
+            f"S3 {action} of s3://{self.bucket}/{key} failed ({_error_code(exc) or type(exc).__name__}): {exc}"
         )
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
@@ -79,7 +82,7 @@ class S3Result(ObjectStoreResult):
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except Exception as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if _is_not_found(exc):
                 return None
             raise self._fail(exc, key, "HEAD") from exc
         return {"size": head.get("ContentLength"), "etag": head.get("ETag")}
@@ -88,7 +91,7 @@ class S3Result(ObjectStoreResult):
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except Exception as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if _is_not_found(exc):
                 return None
             raise self._fail(exc, key, "read") from exc
 

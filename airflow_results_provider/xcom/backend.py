@@ -68,7 +68,13 @@ class ResultXComBackend(BaseXCom):
 
             checkpoint = take_checkpoint(dag_id, task_id, run_id, map_index, value)
             if checkpoint is not None:
-                return _envelope(checkpoint, OWNER_CHECKPOINT, ident)
+                return _envelope(
+                    checkpoint.metadata or {},
+                    checkpoint.store_spec(),
+                    checkpoint.location,
+                    OWNER_CHECKPOINT,
+                    ident,
+                )
         inline = _inline_json(value)
         if inline is not _OFFLOAD:
             return inline
@@ -119,10 +125,10 @@ def _inline_json(value: Any) -> Any:
     module = type(value).__module__.split(".", 1)[0]
     if isinstance(value, (bytes, bytearray, memoryview)) or module in _BINARY_MODULES:
         return _OFFLOAD
+    from airflow_results_provider.jsonable import json_size_at_most
+
     threshold = config.xcom_inline_threshold()
     if threshold >= 0:
-        from airflow_results_provider.jsonable import json_size_at_most
-
         small = json_size_at_most(value, threshold)
         if small is False:
             return _OFFLOAD
@@ -134,8 +140,6 @@ def _inline_json(value: Any) -> Any:
         return _OFFLOAD
     if threshold < 0:
         return serialized
-    from airflow_results_provider.jsonable import json_size_at_most
-
     return serialized if json_size_at_most(serialized, threshold) else _OFFLOAD
 
 
@@ -161,19 +165,11 @@ def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
             "preview": make_preview(value),
             **fields,
         }
-        envelope = build_envelope(
-            metadata=metadata,
-            store=result.store_spec(),
-            key=key,
-            owner=OWNER_XCOM,
-            **{k: ident[k] for k in ("dag_id", "task_id", "run_id", "map_index", "xcom_key")},
-            extra={k: fields[k] for k in ("kind", "length", "chunk_len", "chunks")},
-            signing_key=config.signing_key(),
-        )
-        return envelope
+        extra = {k: fields[k] for k in ("kind", "length", "chunk_len", "chunks")}
+        return _envelope(metadata, result.store_spec(), key, OWNER_XCOM, ident, extra)
     result.location = "xcom/" + default_location(context, result.serializer.extension)
     written = result.write(value, **context)
-    return _envelope(written, OWNER_XCOM, ident)
+    return _envelope(written.metadata or {}, written.store_spec(), written.location, OWNER_XCOM, ident)
 
 
 def _serializer_for(value: Any) -> Any:
@@ -194,17 +190,25 @@ def _index(ident: dict[str, Any]) -> int | None:
     return index if isinstance(index, int) and index >= 0 else None
 
 
-def _envelope(result: Any, owner: str, ident: dict[str, Any]) -> dict[str, Any]:
+def _envelope(
+    metadata: dict[str, Any],
+    store: str | None,
+    key: str,
+    owner: str,
+    ident: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return build_envelope(
-        metadata=result.metadata or {},
-        store=result.store_spec(),
-        key=result.location,
+        metadata=metadata,
+        store=store,
+        key=key,
         owner=owner,
         dag_id=ident["dag_id"],
         task_id=ident["task_id"],
         run_id=ident["run_id"],
         map_index=ident["map_index"],
         xcom_key=ident["xcom_key"],
+        extra=extra,
         signing_key=config.signing_key(),
     )
 
