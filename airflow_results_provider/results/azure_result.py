@@ -7,7 +7,6 @@ import uuid
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
-from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Location, PayloadWriter
 from airflow_results_provider.results.object_store import (
     PART_SIZE,
@@ -15,10 +14,6 @@ from airflow_results_provider.results.object_store import (
     ObjectStoreResult,
 )
 from airflow_results_provider.serializers.base import Serializer
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return type(exc).__name__ in ("ResourceNotFoundError",) or getattr(exc, "status_code", None) == 404
 
 
 class _StreamReader:
@@ -59,6 +54,7 @@ class AzureResult(ObjectStoreResult):
         "WasbHook",
         "azure",
     )
+    provider: ClassVar[str] = "Azure"
 
     def __init__(
         self,
@@ -84,53 +80,29 @@ class AzureResult(ObjectStoreResult):
             f"{quote(account)}/path/{quote(self.container)}%2F{quote(key, safe='')}"
         )
 
-    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
-        if _is_not_found(exc):
-            return ResultNotFoundError(f"No result at abfs://{self.container}/{key}")
-        return ResultError(
-            f"Azure {action} of abfs://{self.container}/{key} failed ({type(exc).__name__}): {exc}"
-        )
+    @staticmethod
+    def _is_not_found(exc: Exception) -> bool:
+        return type(exc).__name__ == "ResourceNotFoundError" or getattr(exc, "status_code", None) == 404
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _BlockWriter(self, key)
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
-        try:
-            return _StreamReader(self._blob(key).download_blob())  # type: ignore[return-value]
-        except Exception as exc:
-            raise self._fail(exc, key, "read") from exc
+        return self._call(key, "read", lambda: _StreamReader(self._blob(key).download_blob()))
 
     def _head(self, key: str) -> dict[str, Any] | None:
-        try:
-            props = self._blob(key).get_blob_properties()
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise self._fail(exc, key, "properties request") from exc
-        return {"size": props.size, "etag": props.etag}
+        props = self._call(key, "properties request", lambda: self._blob(key).get_blob_properties(), None)
+        return None if props is None else {"size": props.size, "etag": props.etag}
 
     def _get_small(self, key: str) -> bytes | None:
-        try:
-            return self._blob(key).download_blob().readall()
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise self._fail(exc, key, "read") from exc
+        return self._call(key, "read", lambda: self._blob(key).download_blob().readall(), None)
 
     def _put_small(self, key: str, data: bytes) -> None:
-        try:
-            self._blob(key).upload_blob(data, overwrite=True)
-        except Exception as exc:
-            raise self._fail(exc, key, "write") from exc
+        self._call(key, "write", lambda: self._blob(key).upload_blob(data, overwrite=True))
 
     def _delete_key(self, key: str) -> bool:
-        try:
-            self._blob(key).delete_blob()
-        except Exception as exc:
-            if _is_not_found(exc):
-                return False
-            raise self._fail(exc, key, "delete") from exc
-        return True
+        deleted = self._call(key, "delete", lambda: self._blob(key).delete_blob(), False)
+        return deleted is not False
 
 
 class _BlockWriter(BufferedPartWriter):

@@ -5,16 +5,11 @@ from __future__ import annotations
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
-from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Location, PayloadWriter
 from airflow_results_provider.results.object_store import ObjectStoreResult
 from airflow_results_provider.serializers.base import Serializer
 
 CHUNK_SIZE = 32 * 1024 * 1024  # resumable upload / ranged download chunk (a multiple of 256 KiB)
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return type(exc).__name__ == "NotFound" or getattr(exc, "code", None) == 404
 
 
 class GCSResult(ObjectStoreResult):
@@ -33,6 +28,7 @@ class GCSResult(ObjectStoreResult):
         "GCSHook",
         "google",
     )
+    provider: ClassVar[str] = "GCS"
 
     def __init__(
         self,
@@ -54,51 +50,35 @@ class GCSResult(ObjectStoreResult):
     def console_url(self, key: str) -> str | None:
         return f"https://console.cloud.google.com/storage/browser/_details/{self.bucket}/{quote(key)}"
 
-    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
-        if _is_not_found(exc):
-            return ResultNotFoundError(f"No result at gs://{self.bucket}/{key}")
-        return ResultError(f"GCS {action} of gs://{self.bucket}/{key} failed ({type(exc).__name__}): {exc}")
+    @staticmethod
+    def _is_not_found(exc: Exception) -> bool:
+        return type(exc).__name__ == "NotFound" or getattr(exc, "code", None) == 404
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _ResumableWriter(self, key)
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
         blob = self._blob(key)
-        try:
+
+        def open_blob() -> IO[bytes]:
             blob.reload()
             return blob.open("rb", chunk_size=self.chunk_size)
-        except Exception as exc:
-            raise self._fail(exc, key, "read") from exc
+
+        return self._call(key, "read", open_blob)
 
     def _head(self, key: str) -> dict[str, Any] | None:
-        try:
-            blob = self.client.bucket(self.bucket).get_blob(key)
-        except Exception as exc:
-            raise self._fail(exc, key, "metadata GET") from exc
+        blob = self._call(key, "metadata GET", lambda: self.client.bucket(self.bucket).get_blob(key))
         return None if blob is None else {"size": blob.size, "generation": blob.generation}
 
     def _get_small(self, key: str) -> bytes | None:
-        try:
-            return self._blob(key).download_as_bytes()
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise self._fail(exc, key, "read") from exc
+        return self._call(key, "read", lambda: self._blob(key).download_as_bytes(), None)
 
     def _put_small(self, key: str, data: bytes) -> None:
-        try:
-            self.client.bucket(self.bucket).blob(key).upload_from_string(data)
-        except Exception as exc:
-            raise self._fail(exc, key, "write") from exc
+        self._call(key, "write", lambda: self.client.bucket(self.bucket).blob(key).upload_from_string(data))
 
     def _delete_key(self, key: str) -> bool:
-        try:
-            self.client.bucket(self.bucket).blob(key).delete()
-        except Exception as exc:
-            if _is_not_found(exc):
-                return False
-            raise self._fail(exc, key, "delete") from exc
-        return True
+        deleted = self._call(key, "delete", lambda: self.client.bucket(self.bucket).blob(key).delete(), False)
+        return deleted is not False
 
 
 class _ResumableWriter(PayloadWriter):

@@ -6,7 +6,6 @@ import uuid
 from typing import IO, Any, ClassVar
 from urllib.parse import urlsplit
 
-from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Location, PayloadWriter
 from airflow_results_provider.results.object_store import ObjectStoreResult
 from airflow_results_provider.serializers.base import Serializer
@@ -57,50 +56,32 @@ class ObjectStorageResult(ObjectStoreResult):
     def store_spec(self) -> str | None:
         return f"objectstorage+{self.base}" if self.conn_id is None else None
 
-    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
-        if isinstance(exc, FileNotFoundError):
-            return ResultNotFoundError(f"No result at {self.uri(key)}")
-        return ResultError(f"{action} of {self.uri(key)} failed ({type(exc).__name__}): {exc}")
+    def _key_uri(self, key: str) -> str:
+        return self.uri(key)  # no prefix: the key is the location
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _MoveIntoPlaceWriter(self, key)
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
-        try:
-            return self._path(key).open("rb")
-        except Exception as exc:
-            raise self._fail(exc, key, "read") from exc
+        return self._call(key, "read", lambda: self._path(key).open("rb"))
 
     def _head(self, key: str) -> dict[str, Any] | None:
         path = self._path(key)
-        try:
-            info = path.fs.info(path.path)
-        except FileNotFoundError:
+        info = self._call(key, "stat", lambda: path.fs.info(path.path), None)
+        if info is None or info.get("type") == "directory":
             return None
-        except Exception as exc:
-            raise self._fail(exc, key, "stat") from exc
-        return None if info.get("type") == "directory" else {"size": info.get("size")}
+        return {"size": info.get("size")}
 
     def _get_small(self, key: str) -> bytes | None:
-        try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
-            return None
-        except Exception as exc:
-            raise self._fail(exc, key, "read") from exc
+        return self._call(key, "read", lambda: self._path(key).read_bytes(), None)
 
     def _put_small(self, key: str, data: bytes) -> None:
         _MoveIntoPlaceWriter(self, key).write_and_commit(data)
 
     def _delete_key(self, key: str) -> bool:
         path = self._path(key)
-        try:
-            path.fs.rm(path.path)
-        except FileNotFoundError:
-            return False
-        except Exception as exc:
-            raise self._fail(exc, key, "delete") from exc
-        return True
+        deleted = self._call(key, "delete", lambda: path.fs.rm(path.path), False)
+        return deleted is not False
 
 
 class _MoveIntoPlaceWriter(PayloadWriter):

@@ -11,16 +11,17 @@ from __future__ import annotations
 import importlib
 import io
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider.exceptions import InvalidLocationError, ResultError
+from airflow_results_provider.exceptions import InvalidLocationError, ResultError, ResultNotFoundError
 from airflow_results_provider.metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
 from airflow_results_provider.results.base import Location, PayloadWriter, Result
 from airflow_results_provider.serializers.base import Serializer
 
 PART_SIZE = 8 * 1024 * 1024
+_RAISE: Any = object()
 
 
 def missing_extra(class_name: str, extra: str, exc: ImportError) -> ResultError:
@@ -39,6 +40,8 @@ class ObjectStoreResult(Result):
     default_conn_id: ClassVar[str] = ""
     #: (module, class, extra) of the Airflow hook whose ``get_conn()`` gives the SDK client.
     hook_path: ClassVar[tuple[str, str, str]] = ("", "", "")
+    #: Provider name in error messages (``S3 read of s3://bucket/key failed (...)``).
+    provider: ClassVar[str] = ""
     _transient = ("_hook_cache",)
 
     def __init__(
@@ -102,6 +105,36 @@ class ObjectStoreResult(Result):
             raise InvalidLocationError(
                 f"{type(self).__name__} location {location!r} is not a normalized key ('..', '.', '//' refused)"
             )
+
+    # ------------------------------------------------------------------ errors
+
+    @staticmethod
+    def _is_not_found(exc: Exception) -> bool:
+        """Whether a provider exception means "no such object"."""
+        return isinstance(exc, FileNotFoundError)
+
+    def _error_detail(self, exc: Exception) -> str:
+        return type(exc).__name__
+
+    def _key_uri(self, key: str) -> str:
+        return f"{self.scheme}://{self.store_name}/{key}"
+
+    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
+        """The typed error for a failed provider call: not found, or a ResultError naming bucket and key."""
+        uri = self._key_uri(key)
+        if self._is_not_found(exc):
+            return ResultNotFoundError(f"No result at {uri}")
+        what = f"{self.provider} {action}".lstrip()
+        return ResultError(f"{what} of {uri} failed ({self._error_detail(exc)}): {exc}")
+
+    def _call(self, key: str, action: str, call: Callable[[], Any], missing: Any = _RAISE) -> Any:
+        """Run one provider call; "not found" returns ``missing`` when given, any other error is :meth:`_fail`."""
+        try:
+            return call()
+        except Exception as exc:
+            if missing is not _RAISE and self._is_not_found(exc):
+                return missing
+            raise self._fail(exc, key, action) from exc
 
     def _extra_metadata(self, location: str) -> dict[str, Any]:
         url = self.console_url(self.key(location))

@@ -6,7 +6,6 @@ import functools
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
-from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Location, PayloadWriter
 from airflow_results_provider.results.object_store import (
     PART_SIZE,
@@ -18,10 +17,6 @@ from airflow_results_provider.serializers.base import Serializer
 
 def _error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return _error_code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
 class S3Result(ObjectStoreResult):
@@ -42,6 +37,7 @@ class S3Result(ObjectStoreResult):
     conn_attr: ClassVar[str] = "aws_conn_id"
     default_conn_id: ClassVar[str] = "aws_default"
     hook_path: ClassVar[tuple[str, str, str]] = ("airflow.providers.amazon.aws.hooks.s3", "S3Hook", "amazon")
+    provider: ClassVar[str] = "S3"
 
     def __init__(
         self,
@@ -62,52 +58,39 @@ class S3Result(ObjectStoreResult):
     def console_url(self, key: str) -> str | None:
         return f"https://s3.console.aws.amazon.com/s3/object/{self.bucket}?prefix={quote(key)}"
 
-    def _fail(self, exc: Exception, key: str, action: str) -> Exception:
-        if _is_not_found(exc):
-            return ResultNotFoundError(f"No result at s3://{self.bucket}/{key}")
-        return ResultError(
-            f"S3 {action} of s3://{self.bucket}/{key} failed ({_error_code(exc) or type(exc).__name__}): {exc}"
-        )
+    @staticmethod
+    def _is_not_found(exc: Exception) -> bool:
+        return _error_code(exc) in ("404", "NoSuchKey", "NotFound")
+
+    def _error_detail(self, exc: Exception) -> str:
+        return _error_code(exc) or type(exc).__name__
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _MultipartWriter(self, key)
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except Exception as exc:
-            raise self._fail(exc, key, "read") from exc
+        return self._call(key, "read", lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"])
 
     def _head(self, key: str) -> dict[str, Any] | None:
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise self._fail(exc, key, "HEAD") from exc
-        return {"size": head.get("ContentLength"), "etag": head.get("ETag")}
+        head = self._call(key, "HEAD", lambda: self.client.head_object(Bucket=self.bucket, Key=key), None)
+        return None if head is None else {"size": head.get("ContentLength"), "etag": head.get("ETag")}
 
     def _get_small(self, key: str) -> bytes | None:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise self._fail(exc, key, "read") from exc
+        return self._call(
+            key, "read", lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), None
+        )
 
     def _put_small(self, key: str, data: bytes) -> None:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self.upload_options)
-        except Exception as exc:
-            raise self._fail(exc, key, "write") from exc
+        self._call(
+            key,
+            "write",
+            lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self.upload_options),
+        )
 
     def _delete_key(self, key: str) -> bool:
         if self._head(key) is None:
             return False
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            raise self._fail(exc, key, "delete") from exc
+        self._call(key, "delete", lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
         return True
 
 
