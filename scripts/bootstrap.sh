@@ -6,6 +6,30 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${RESULTS_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 
+# System packages the end-to-end Celery suite starts (tests/e2e_celery): Redis as the broker, PostgreSQL as
+# the metadata DB. Installed from Debian's packages only when missing; their services are not started here.
+missing_debs=()
+command -v redis-server >/dev/null 2>&1 || missing_debs+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing_debs+=(postgresql)
+if [ ${#missing_debs[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "==> installing ${missing_debs[*]} (apt-get)" >&2
+    $SUDO apt-get update -qq >&2
+    policy_rc=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then  # do not start the packages' system services
+      policy_rc=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
+      $SUDO chmod +x "$policy_rc"
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing_debs[@]}" >&2
+    [ -z "$policy_rc" ] || $SUDO rm -f "$policy_rc"
+  else
+    echo "==> warning: ${missing_debs[*]} missing and no apt-get: tests/e2e_celery will fail" >&2
+  fi
+fi
+
 if [ ! -x "$PY" ]; then
   echo "==> creating virtualenv $VENV" >&2
   if ! python3 -m venv "$VENV" 2>/dev/null; then
