@@ -84,46 +84,57 @@ def make_preview(value: Any, max_chars: int = PREVIEW_MAX_CHARS) -> str:
 
 
 _CONTEXT_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+_NO_VALUE: Any = object()
 
 
 def build_metadata(
     *,
     result_type: str,
     uri: str,
-    serializer: str,
-    size: int,
-    sha256: str,
-    value: Any,
+    serializer: str | None = None,
+    size: int | None = None,
+    sha256: str | None = None,
+    value: Any = _NO_VALUE,
     context: Mapping[str, Any] | None = None,
-    preview: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """Metadata dict of a freshly written payload."""
-    try:
-        import cloudpickle
+    """The metadata dict of a payload: every Result builds its metadata here.
 
-        cloudpickle_version = cloudpickle.__version__
-    except ImportError:  # pragma: no cover - cloudpickle is a core dependency
-        cloudpickle_version = None
+    With ``value`` (a fresh write) it also records the value's type, a masked preview, when and by which task
+    and Python it was written; without it (a payload read back with no sidecar) only what the bytes tell.
+    ``None`` fields are left out; ``extra`` fields are added as they are.
+    """
     meta: dict[str, Any] = {
-        "format_version": METADATA_FORMAT_VERSION,
         "result": result_type,
         "location": uri,
         "serializer": serializer,
         "size": size,
         "sha256": sha256,
-        "python_type": python_type_name(value),
-        "preview": make_preview(value) if preview is None else preview,
-        "written_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "python_version": platform.python_version(),
-        "cloudpickle_version": cloudpickle_version,
     }
+    if value is not _NO_VALUE:
+        meta.update(
+            format_version=METADATA_FORMAT_VERSION,
+            python_type=python_type_name(value),
+            preview=make_preview(value),
+            written_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+            python_version=platform.python_version(),
+            cloudpickle_version=_cloudpickle_version(),
+        )
     context = context or {}
     for key in _CONTEXT_KEYS:
-        if context.get(key) is not None:
-            meta[key] = context[key]
-    if "try_number" not in meta and context.get("task_run_count") is not None:
-        meta["try_number"] = context["task_run_count"]
-    return meta
+        meta[key] = context.get(key)
+    if meta["try_number"] is None:
+        meta["try_number"] = context.get("task_run_count")
+    meta.update(extra)
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def _cloudpickle_version() -> str | None:
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - cloudpickle is a core dependency
+        return None
+    return cloudpickle.__version__
 
 
 def encode_metadata(meta: Mapping[str, Any]) -> bytes:

@@ -31,11 +31,6 @@ class HashingWriter(io.RawIOBase):
     def flush(self) -> None:
         self._sink.flush()
 
-    def close(self) -> None:
-        # Closing the wrapper (e.g. by a TextIOWrapper or codec stream) must not close the real sink: the
-        # Result's writer commits or aborts it.
-        super().close()
-
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
 
@@ -86,9 +81,6 @@ class HashingReader(io.RawIOBase):
         """Read (and hash) whatever the consumer left unread."""
         while self.read(CHUNK_SIZE):
             pass
-
-    def close(self) -> None:
-        super().close()
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()

@@ -9,6 +9,7 @@ Tests call :func:`clear_cache` after changing the environment.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from typing import Any
@@ -132,16 +133,41 @@ def distributed_executor() -> str | None:
     return None
 
 
+_OUR_BACKEND = "airflow_results_provider.xcom.ResultXComBackend"
+
+
 @functools.cache
 def uses_result_xcom_backend() -> bool:
-    """Whether ``[core] xcom_backend`` is :class:`~airflow_results_provider.xcom.ResultXComBackend` (or a subclass
-    named ``...ResultXComBackend``)."""
-    return _core_option("xcom_backend").strip().endswith("ResultXComBackend")
+    """Whether ``[core] xcom_backend`` is :class:`~airflow_results_provider.xcom.ResultXComBackend` or a
+    subclass of it (whatever its name)."""
+    path = _core_option("xcom_backend").strip()
+    if path in ("", "airflow.sdk.bases.xcom.BaseXCom", "airflow.models.xcom.BaseXCom"):
+        return False
+    if path == _OUR_BACKEND:
+        return True
+    module, _, name = path.rpartition(".")
+    try:
+        backend = getattr(importlib.import_module(module), name)
+        ours = importlib.import_module("airflow_results_provider.xcom").ResultXComBackend
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(backend, type) and issubclass(backend, ours)
+
+
+@functools.cache
+def common_io_xcom_path() -> str:
+    """``[common.io] xcom_objectstorage_path``: where common-io's XCom backend wrote its values ("" = none)."""
+    try:
+        from airflow.configuration import conf
+    except ImportError:  # the core used without Airflow installed
+        return os.environ.get("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH", "")
+    return conf.get("common.io", "xcom_objectstorage_path", fallback="")
 
 
 _GETTERS: tuple[Any, ...] = (
     distributed_executor,
     uses_result_xcom_backend,
+    common_io_xcom_path,
     checkpointing,
     default_result,
     local_dir,

@@ -43,6 +43,14 @@ class ResultTooLargeError(ResultError, ValueError):
     """A value is too large for this Result type (``InlineResult``)."""
 
 
+def missing_extra_error(
+    what: str, extra: str, exc: ImportError | None = None, error: type[ResultError] = ResultError
+) -> ResultError:
+    """The error for a feature whose optional dependency is not installed, with the command that fixes it."""
+    cause = f" ({exc})" if exc is not None else ""
+    return error(f"{what} needs the '{extra}' extra: pip install 'airflow-results-provider[{extra}]'{cause}")
+
+
 __all__ = [
     "InvalidLocationError",
     "LocationCollisionError",
@@ -54,4 +62,5 @@ __all__ = [
     "ResultNotWritableError",
     "ResultTooLargeError",
     "SerializationError",
+    "missing_extra_error",
 ]

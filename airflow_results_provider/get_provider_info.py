@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-VERSION = "0.1.0"
+from airflow_results_provider import __version__
 
 
 def _option(description: str, type_: str, default: str | None, example: str | None = None, **extra: Any):
@@ -97,7 +97,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Results",
         "description": "Prefect 1.x style Results for Airflow: checkpointing, targets, caching, "
         "restart from failure and a Result-backed XCom backend.",
-        "versions": [VERSION],
+        "versions": [__version__],
         "task-decorators": [
             {"name": "result", "class-name": "airflow_results_provider.decorators.result.result_task"}
         ],

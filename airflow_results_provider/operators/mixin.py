@@ -1,7 +1,7 @@
 """ResultMixin: checkpoints, targets, caching and looping for any Airflow operator.
 
 A thin adapter: it turns the operator's kwargs and the Airflow context into a
-:class:`~airflow_results_provider.checkpointing.TaskCheckpointer` and calls it around ``execute``.
+:class:`~airflow_results_provider._checkpointing.TaskCheckpointer` and lets it run ``execute``.
 """
 
 from __future__ import annotations
@@ -11,19 +11,17 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from airflow_results_provider.checkpointing import (
+from airflow_results_provider._checkpointing import (
     MISS,
     OPTION_NAMES,
     CheckpointOptions,
     TaskCheckpointer,
     remember_checkpoint,
-    run_with_checkpoints,
 )
 from airflow_results_provider.looping import Loop
 from airflow_results_provider.templating.context import build_location_context
 
 _ACTIVE = "_results_active"
-_URL = "_results_url"
 #: Every keyword the generated ``__init__`` takes for itself.
 _INIT_KWARGS = (*OPTION_NAMES, "result_handler")
 
@@ -191,8 +189,7 @@ def _execute_with_results(
     if check_target:
         value = checkpointer.lookup()
         if value is not MISS:
-            _remember_url(operator, checkpointer.found)
-            remember_checkpoint(checkpointer.variables, value, checkpointer.found)
+            _remember(operator, checkpointer.variables, value, checkpointer.found)
             return value
 
     saved_op_kwargs = (
@@ -211,16 +208,16 @@ def _execute_with_results(
 
     object.__setattr__(operator, _ACTIVE, True)
     try:
-        value = run_with_checkpoints(checkpointer, body, Loop)
+        value = checkpointer.run(body, Loop)
     finally:
         object.__setattr__(operator, _ACTIVE, False)
-    _remember_url(operator, checkpointer.written)
-    remember_checkpoint(checkpointer.variables, value, checkpointer.written)
+    _remember(operator, checkpointer.variables, value, checkpointer.written)
     return value
 
 
-def _remember_url(operator: Any, result: Any) -> None:
-    metadata = getattr(result, "metadata", None) or {}
-    url = metadata.get("url") or metadata.get("location")
-    if url:
-        object.__setattr__(operator, _URL, url)
+def _remember(operator: Any, variables: Any, value: Any, result: Any) -> None:
+    """Where ``value`` is stored: for the "Result" link and for the XCom backend (no second write)."""
+    from airflow_results_provider.links.result_link import ResultLink
+
+    ResultLink.remember(operator, result)
+    remember_checkpoint(variables, value, result)

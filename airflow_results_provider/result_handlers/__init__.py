@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from airflow_results_provider.result_handlers.azure_result_handler import AzureResultHandler
 from airflow_results_provider.result_handlers.constant_result_handler import ConstantResultHandler
-from airflow_results_provider.result_handlers.conversion import convert_if_handler, convert_result_handler
+from airflow_results_provider.result_handlers.conversion import convert_result_handler
 from airflow_results_provider.result_handlers.gcs_result_handler import GCSResultHandler
 from airflow_results_provider.result_handlers.json_result_handler import JSONResultHandler
 from airflow_results_provider.result_handlers.local_result_handler import LocalResultHandler
@@ -24,6 +24,5 @@ __all__ = [
     "ResultHandler",
     "S3ResultHandler",
     "SecretResultHandler",
-    "convert_if_handler",
     "convert_result_handler",
 ]

@@ -19,6 +19,7 @@ def encode(value: Any) -> bytes:
 
 
 def decode(data: bytes | str) -> Any:
-    import cloudpickle
+    from airflow_results_provider.serializers.pickle_serializer import PickleSerializer
 
-    return cloudpickle.loads(base64.b64decode(data))
+    # PickleSerializer reads the base64 text of legacy handlers (the one place that decodes it).
+    return PickleSerializer().deserialize(data.encode() if isinstance(data, str) else data)

@@ -10,7 +10,6 @@ from airflow_results_provider.result_handlers.constant_result_handler import Con
 from airflow_results_provider.result_handlers.gcs_result_handler import GCSResultHandler
 from airflow_results_provider.result_handlers.json_result_handler import JSONResultHandler
 from airflow_results_provider.result_handlers.local_result_handler import LocalResultHandler
-from airflow_results_provider.result_handlers.result_handler import ResultHandler
 from airflow_results_provider.result_handlers.s3_result_handler import S3ResultHandler
 from airflow_results_provider.result_handlers.secret_result_handler import SecretResultHandler
 
@@ -99,10 +98,3 @@ def convert_result_handler(handler: Any, *, stacklevel: int = 2) -> Any:
         stacklevel=stacklevel + 1,
     )
     return result
-
-
-def convert_if_handler(obj: Any) -> Any | None:
-    """``convert_result_handler(obj)`` when ``obj`` is a result handler, else ``None``."""
-    if isinstance(obj, ResultHandler):
-        return convert_result_handler(obj)
-    return None

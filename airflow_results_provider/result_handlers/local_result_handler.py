@@ -10,11 +10,13 @@ from airflow_results_provider.result_handlers.result_handler import ResultHandle
 
 
 class LocalResultHandler(ResultHandler):
-    """Writes ``cloudpickle.dumps(value)`` to a new file in ``dir`` and returns its absolute path."""
+    """Writes ``cloudpickle.dumps(value)`` to a new file in ``dir`` and returns its absolute path.
+
+    ``validate`` is accepted for Prefect compatibility; the directory is created on the first write.
+    """
 
     def __init__(self, dir: str | None = None, validate: bool = True) -> None:
         self.dir = os.fspath(dir) if dir is not None else None
-        self.validate = validate
 
     def _directory(self) -> str:
         from airflow_results_provider.results.local_result import LocalResult

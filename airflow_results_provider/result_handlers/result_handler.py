@@ -18,6 +18,12 @@ class ResultHandler:
     def read(self, loc: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.read")
 
+    def to_result(self) -> Any:
+        """The Result that replaces this handler (a ``DeprecationWarning`` names it)."""
+        from airflow_results_provider.result_handlers.conversion import convert_result_handler
+
+        return convert_result_handler(self, stacklevel=3)
+
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.__dict__ == other.__dict__
 

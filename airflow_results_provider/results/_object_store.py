@@ -15,19 +15,18 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider.exceptions import InvalidLocationError, ResultError, ResultNotFoundError
-from airflow_results_provider.metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
+from airflow_results_provider._metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
+from airflow_results_provider.exceptions import (
+    InvalidLocationError,
+    ResultError,
+    ResultNotFoundError,
+    missing_extra_error,
+)
 from airflow_results_provider.results.base import Location, PayloadWriter, Result
 from airflow_results_provider.serializers.base import Serializer
 
 PART_SIZE = 8 * 1024 * 1024
 _RAISE: Any = object()
-
-
-def missing_extra(class_name: str, extra: str, exc: ImportError) -> ResultError:
-    return ResultError(
-        f"{class_name} needs the {extra} provider: pip install 'airflow-results-provider[{extra}]' ({exc})"
-    )
 
 
 class ObjectStoreResult(Result):
@@ -52,11 +51,14 @@ class ObjectStoreResult(Result):
         prefix: str = "",
         **kwargs: Any,
     ) -> None:
-        if not container or "/" in container:
-            raise ValueError(f"{type(self).__name__}: invalid {self.container_attr} {container!r}")
+        self._validate_container(container)
         setattr(self, self.container_attr, container)
         self.prefix = prefix.strip("/")
         super().__init__(location=location, serializer=serializer, **kwargs)
+
+    def _validate_container(self, container: str) -> None:
+        if not container or "/" in container:
+            raise ValueError(f"{type(self).__name__}: invalid {self.container_attr} {container!r}")
 
     @property
     def client(self) -> Any:
@@ -67,7 +69,7 @@ class ObjectStoreResult(Result):
             try:
                 hook_class = getattr(importlib.import_module(module), name)
             except ImportError as exc:
-                raise missing_extra(type(self).__name__, extra, exc) from exc
+                raise missing_extra_error(type(self).__name__, extra, exc) from exc
             hook = hook_class(**{self.conn_attr: getattr(self, self.conn_attr)})
             cache = self.__dict__["_hook_cache"] = (hook, hook.get_conn())
         return cache[1]

@@ -1,8 +1,18 @@
-"""Turn a configured store (``[results] default_result`` / ``xcom_result``) into a Result object.
+"""Store specs: the one-line names of a place Results live, as written in ``[results] default_result`` /
+``xcom_result`` and in XCom envelopes, and the Result object each one means.
 
-Accepted forms: ``file:///abs/dir``, ``s3://bucket/prefix``, ``gs://bucket/prefix``, ``abfs://container/prefix``
-(``conn_id@bucket`` picks a non-default connection) and ``module:attribute`` naming a Result object (or a
-zero-argument factory returning one). Empty means a :class:`LocalResult` under ``[results] local_dir``.
+A store spec is one of:
+
+- ``""`` (empty): a :class:`LocalResult` under ``[results] local_dir``;
+- ``file:///abs/dir``: a :class:`LocalResult` under that directory;
+- ``s3://bucket/prefix`` (:class:`S3Result`), ``gs://`` or ``gcs://bucket/prefix`` (:class:`GCSResult`),
+  ``abfs://`` or ``wasb://container/prefix`` (:class:`AzureResult`); ``conn_id@bucket`` picks a non-default
+  Airflow connection;
+- ``objectstorage+<URL>``: an :class:`ObjectStorageResult` over any ``ObjectStoragePath`` URL;
+- ``module:attribute``: a Result object, a zero-argument factory returning one, or a legacy result handler
+  (anything with a ``to_result()`` method, converted with a deprecation warning).
+
+:meth:`Result.store_spec` is the inverse: the spec that reads a Result's locations in another process.
 """
 
 from __future__ import annotations
@@ -12,28 +22,27 @@ import importlib
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from airflow_results_provider.exceptions import ResultError
+from airflow_results_provider.exceptions import ResultError, missing_extra_error
 
-#: URL scheme -> (module, class, extra that provides it, constructor keyword of the bucket/container)
-_SCHEMES: dict[str, tuple[str, str, str | None, str | None]] = {
-    "file": ("airflow_results_provider.results.local_result", "LocalResult", None, None),
-    "s3": ("airflow_results_provider.results.s3_result", "S3Result", "amazon", "bucket"),
-    "gs": ("airflow_results_provider.results.gcs_result", "GCSResult", "google", "bucket"),
-    "gcs": ("airflow_results_provider.results.gcs_result", "GCSResult", "google", "bucket"),
-    "abfs": ("airflow_results_provider.results.azure_result", "AzureResult", "azure", "container"),
-    "wasb": ("airflow_results_provider.results.azure_result", "AzureResult", "azure", "container"),
+#: URL scheme -> (module, class, extra that provides it). Bucket/container and connection keywords come from
+#: the class itself (``container_attr``, ``conn_attr``).
+_SCHEMES: dict[str, tuple[str, str, str | None]] = {
+    "file": ("airflow_results_provider.results.local_result", "LocalResult", None),
+    "s3": ("airflow_results_provider.results.s3_result", "S3Result", "amazon"),
+    "gs": ("airflow_results_provider.results.gcs_result", "GCSResult", "google"),
+    "gcs": ("airflow_results_provider.results.gcs_result", "GCSResult", "google"),
+    "abfs": ("airflow_results_provider.results.azure_result", "AzureResult", "azure"),
+    "wasb": ("airflow_results_provider.results.azure_result", "AzureResult", "azure"),
 }
-_CONN_KWARG = {"S3Result": "aws_conn_id", "GCSResult": "gcp_conn_id", "AzureResult": "wasb_conn_id"}
 
 
 def _import_class(module: str, name: str, extra: str | None, spec: str) -> type:
     try:
         return getattr(importlib.import_module(module), name)
     except ImportError as exc:
-        hint = f": pip install 'airflow-results-provider[{extra}]'" if extra else ""
-        raise ResultError(
-            f"Result store {spec!r} needs {name}, which cannot be imported ({exc}){hint}"
-        ) from exc
+        if extra:
+            raise missing_extra_error(f"Result store {spec!r} ({name})", extra, exc) from exc
+        raise ResultError(f"Result store {spec!r} needs {name}, which cannot be imported ({exc})") from exc
 
 
 def result_from_spec(spec: str) -> Any:
@@ -43,8 +52,6 @@ def result_from_spec(spec: str) -> Any:
 
 @functools.lru_cache(maxsize=64)
 def _cached_result(spec: str) -> Any:
-    from airflow_results_provider.results.base import Result
-
     if not spec:
         from airflow_results_provider.results.local_result import LocalResult
 
@@ -54,23 +61,32 @@ def _cached_result(spec: str) -> Any:
 
         return ObjectStorageResult(base=spec.removeprefix("objectstorage+"))
     if "://" in spec:
-        parts = urlsplit(spec)
-        if parts.scheme not in _SCHEMES:
-            raise ResultError(
-                f"Result store {spec!r}: unknown scheme {parts.scheme!r}; use one of "
-                f"{', '.join(s + '://' for s in sorted(_SCHEMES))} or module:attribute"
-            )
-        module, name, extra, bucket_kwarg = _SCHEMES[parts.scheme]
-        cls = _import_class(module, name, extra, spec)
-        if bucket_kwarg is None:
-            if parts.netloc not in ("", "localhost"):
-                raise ResultError(f"Result store {spec!r}: file URLs need an absolute path (file:///dir)")
-            return cls(dir=unquote(parts.path))
-        conn_id, _, bucket = parts.netloc.rpartition("@")
-        kwargs: dict[str, Any] = {bucket_kwarg: bucket, "prefix": parts.path.strip("/")}
-        if conn_id:
-            kwargs[_CONN_KWARG[name]] = conn_id
-        return cls(**kwargs)
+        return _result_from_url(spec)
+    return _result_from_attribute(spec)
+
+
+def _result_from_url(spec: str) -> Any:
+    parts = urlsplit(spec)
+    if parts.scheme not in _SCHEMES:
+        raise ResultError(
+            f"Result store {spec!r}: unknown scheme {parts.scheme!r}; use one of "
+            f"{', '.join(s + '://' for s in sorted(_SCHEMES))} or module:attribute"
+        )
+    cls: Any = _import_class(*_SCHEMES[parts.scheme], spec)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ResultError(f"Result store {spec!r}: file URLs need an absolute path (file:///dir)")
+        return cls(dir=unquote(parts.path))
+    conn_id, _, bucket = parts.netloc.rpartition("@")
+    kwargs: dict[str, Any] = {cls.container_attr: bucket, "prefix": parts.path.strip("/")}
+    if conn_id:
+        kwargs[cls.conn_attr] = conn_id
+    return cls(**kwargs)
+
+
+def _result_from_attribute(spec: str) -> Any:
+    from airflow_results_provider.results.base import Result
+
     module, sep, attribute = spec.partition(":")
     if not sep or not module or not attribute:
         raise ResultError(
@@ -91,11 +107,9 @@ def _cached_result(spec: str) -> Any:
             ) from exc
     if isinstance(obj, Result):
         return obj
-    from airflow_results_provider.result_handlers import convert_if_handler
-
-    converted = convert_if_handler(obj)
-    if converted is not None:
-        return converted
+    to_result = getattr(obj, "to_result", None)
+    if callable(to_result):  # a legacy result handler
+        return to_result()
     raise ResultError(f"Result store {spec!r} names a {type(obj).__name__}, not a Result")
 
 

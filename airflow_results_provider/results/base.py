@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
+from airflow_results_provider._identity import check_no_collision, task_label
+from airflow_results_provider._metadata import build_metadata, make_preview
 from airflow_results_provider._streams import CHUNK_SIZE, HashingReader, HashingWriter
 from airflow_results_provider.exceptions import (
     ResultIntegrityError,
     ResultNotImplementedError,
     SerializationError,
 )
-from airflow_results_provider.metadata import build_metadata, make_preview
 from airflow_results_provider.serializers.base import Serializer
 from airflow_results_provider.templating.context import build_location_context
 from airflow_results_provider.templating.filters import default_location
@@ -72,8 +73,11 @@ class Result:
         assert result.read(written.location).value == {"rows": 3}
     """
 
-    #: Attributes never pickled (clients, hooks): recreated lazily where they are used.
+    #: Attributes never pickled nor copied (clients, hooks): recreated lazily where they are used.
     _transient: ClassVar[tuple[str, ...]] = ()
+    #: Whether values are stored somewhere a later process finds them by location (False for inline,
+    #: constant, secret and handler-backed Results: checkpoints, loops and caches then use the default store).
+    persistent: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -97,13 +101,13 @@ class Result:
     # ------------------------------------------------------------------ Prefect contract
 
     def copy(self) -> Result:
-        """A shallow copy; mutable configuration (dicts, lists) and metadata are copied too."""
-        new = copy.copy(self)
+        """A shallow copy; mutable configuration (dicts, lists) and metadata are copied too, transient
+        attributes (clients) are not. Not pickling: a value that is never pickled is still copied."""
+        new = object.__new__(type(self))
         for key, item in self.__dict__.items():
-            if isinstance(item, (dict, list)) and key != "value":
-                new.__dict__[key] = copy.copy(item)
-        for key in self._transient:
-            new.__dict__.pop(key, None)
+            if key in self._transient:
+                continue
+            new.__dict__[key] = copy.copy(item) if isinstance(item, (dict, list)) and key != "value" else item
         return new
 
     def from_value(self, value: Any) -> Result:
@@ -117,11 +121,12 @@ class Result:
     def format(self, **context: Any) -> Result:
         """A copy with the location rendered from ``context``; this Result is not changed.
 
+        The one way a location gets rendered: subclasses whose location is not a template (inline, constant,
+        secret) override it, and everything else (``write``, ``exists``, checkpoints) goes through it.
+
         :raises LocationTemplateError: a template variable is missing (named, with the available ones).
         """
-        return self._format(build_location_context(context))
-
-    def _format(self, variables: Mapping[str, Any]) -> Result:
+        variables = build_location_context(context)
         new = self.copy()
         location = self.location
         if location is None:
@@ -142,10 +147,11 @@ class Result:
         :raises SerializationError: the value cannot be serialized (names the serializer, task and location).
         """
         variables = build_location_context(context)
-        new = self._format(variables)
+        new = self.format(**variables)
         new.value = value_
         location = new.location
         previous = self._safe_previous_metadata(location)
+        check_no_collision(previous, variables, self.uri(location))
         writer = self._open_writer(location)
         try:
             hashing = HashingWriter(writer)
@@ -155,12 +161,12 @@ class Result:
                 buffered.flush()
             except SerializationError as exc:
                 raise SerializationError(
-                    f"{exc} (task {_task_label(variables)}, location {self.uri(location)})"
+                    f"{exc} (task {task_label(variables)}, location {self.uri(location)})"
                 ) from exc
             except Exception as exc:
                 raise SerializationError(
                     f"{type(new.serializer).__name__} ({new.serializer.label}) could not serialize a "
-                    f"{type(value_).__module__}.{type(value_).__qualname__} for task {_task_label(variables)} "
+                    f"{type(value_).__module__}.{type(value_).__qualname__} for task {task_label(variables)} "
                     f"at {self.uri(location)}: {type(exc).__name__}: {exc}"
                 ) from exc
             metadata = build_metadata(
@@ -171,12 +177,11 @@ class Result:
                 sha256=hashing.hexdigest(),
                 value=value_,
                 context=variables,
-            )
-            metadata.update(self._extra_metadata(location))
-            if previous and previous.get("sha256"):
                 # Lets a reader tell "old payload, new metadata" (interrupted between the two commits) from
                 # corruption: metadata is committed first, the payload second.
-                metadata["previous_sha256"] = previous["sha256"]
+                previous_sha256=(previous or {}).get("sha256"),
+                **self._extra_metadata(location),
+            )
             self._write_metadata(location, metadata)
             writer.commit()
         except BaseException:
@@ -214,7 +219,7 @@ class Result:
                     log.warning(
                         "%s: metadata is newer than the payload (interrupted write?)", self.uri(location)
                     )
-                    metadata = {"location": self.uri(location), "sha256": digest, "size": hashing.size}
+                    metadata = None
                 else:
                     raise ResultIntegrityError(
                         f"Result at {self.uri(location)} is corrupt: sha256 {digest} does not match the "
@@ -227,13 +232,13 @@ class Result:
                 f"{type(self.serializer).__name__} could not read {self.uri(location)}: {error!r}"
             ) from error
         new.value = value
-        new.metadata = metadata or {
-            "result": type(self).__name__,
-            "location": self.uri(location),
-            "serializer": self.serializer.label,
-            "size": hashing.size,
-            "sha256": hashing.hexdigest(),
-        }
+        new.metadata = metadata or build_metadata(
+            result_type=type(self).__name__,
+            uri=self.uri(location),
+            serializer=self.serializer.label,
+            size=hashing.size,
+            sha256=hashing.hexdigest(),
+        )
         return new
 
     def exists(self, location: Location | None = None, **context: Any) -> bool:
@@ -242,11 +247,7 @@ class Result:
         Not-found is ``False``; failing to reach the store (permissions, network) raises.
         """
         new = self if location is None else self._with_location(location)
-        rendered = (
-            new._format(build_location_context(context)).location
-            if _needs_render(new.location, context)
-            else new.location
-        )
+        rendered = new.format(**context).location if _needs_render(new.location, context) else new.location
         if rendered is None:
             return False
         self._check_location(rendered)
@@ -262,7 +263,7 @@ class Result:
         raise ResultNotImplementedError(self._not_implemented("uri"))
 
     def store_spec(self) -> str | None:
-        """A store spec (see :mod:`~airflow_results_provider.results.registry`) that can read this Result's
+        """A store spec (see :mod:`~airflow_results_provider.results._store_spec`) that can read this Result's
         locations in another process, or ``None`` when there is none (inline, constant, secret results)."""
         return None
 
@@ -369,9 +370,14 @@ def _needs_render(location: Location | None, context: Mapping[str, Any]) -> bool
 
 
 def values_equal(a: Any, b: Any) -> bool:
-    """``a == b`` that also works for numpy arrays and DataFrames (element-wise, all equal)."""
+    """``a == b`` that also works for numpy arrays and DataFrames (element-wise, all equal), also inside
+    dicts, lists and tuples."""
     if a is b:
         return True
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(values_equal, a, b))
     try:
         return bool(a == b)
     except Exception:  # numpy arrays, DataFrames: ambiguous truth values
@@ -379,11 +385,3 @@ def values_equal(a: Any, b: Any) -> bool:
             return bool((a == b).all())
         except Exception:
             return False
-
-
-def _task_label(variables: Mapping[str, Any]) -> str:
-    name = variables.get("task_full_name") or variables.get("task_name") or variables.get("task_id")
-    if name is None:
-        return "<no task>"
-    dag_id = variables.get("dag_id")
-    return f"{dag_id}.{name}" if dag_id else str(name)

@@ -16,6 +16,8 @@ class ConstantResult(Result):
         assert ConstantResult(42).read("anything").value == 42
     """
 
+    persistent = False
+
     def __init__(self, value: Any = None, **kwargs: Any) -> None:
         super().__init__(value=value, **kwargs)
 

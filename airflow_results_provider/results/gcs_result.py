@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
+from airflow_results_provider.results._object_store import ObjectStoreResult
 from airflow_results_provider.results.base import Location, PayloadWriter
-from airflow_results_provider.results.object_store import ObjectStoreResult
 from airflow_results_provider.serializers.base import Serializer
 
 CHUNK_SIZE = 32 * 1024 * 1024  # resumable upload / ranged download chunk (a multiple of 256 KiB)

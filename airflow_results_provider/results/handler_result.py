@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_results_provider._metadata import build_metadata, make_preview
 from airflow_results_provider.exceptions import ResultError
-from airflow_results_provider.metadata import make_preview, python_type_name
 from airflow_results_provider.results.base import Result
+from airflow_results_provider.templating.context import build_location_context
 
 
 class ResultHandlerResult(Result):
@@ -27,30 +28,29 @@ class ResultHandlerResult(Result):
         super().__init__(value=value)
         self.result_handler = result_handler
 
-    def format(self, **context: Any) -> Result:
-        return self.copy()
+    persistent = False
 
-    def _format(self, variables: Any) -> Result:
+    def format(self, **context: Any) -> Result:
         return self.copy()
 
     def write(self, value_: Any, **context: Any) -> Result:
         new = self.copy()
         new.value = value_
         new.location = self.result_handler.write(value_)
-        new.metadata = {
-            "result": type(self).__name__,
-            "location": str(new.location),
-            "serializer": type(self.result_handler).__name__,
-            "python_type": python_type_name(value_),
-            "preview": make_preview(value_),
-        }
+        new.metadata = build_metadata(
+            result_type=type(self).__name__,
+            uri=str(new.location),
+            serializer=type(self.result_handler).__name__,
+            value=value_,
+            context=build_location_context(context),
+        )
         return new
 
     def read(self, location: Any) -> Result:
         new = self.copy()
         new.location = location
         new.value = self.result_handler.read(location)
-        new.metadata = {"result": type(self).__name__, "location": str(location)}
+        new.metadata = build_metadata(result_type=type(self).__name__, uri=str(location))
         return new
 
     def exists(self, location: Any = None, **context: Any) -> bool:

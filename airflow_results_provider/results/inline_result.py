@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from airflow_results_provider._metadata import build_metadata
 from airflow_results_provider.exceptions import InvalidLocationError, ResultTooLargeError, SerializationError
-from airflow_results_provider.metadata import build_metadata
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.serializers.base import Serializer
 from airflow_results_provider.serializers.json_serializer import JSONSerializer
@@ -25,6 +25,8 @@ class InlineResult(Result):
         written = InlineResult().write({"rows": 3})
         assert written.location == '{"rows": 3}'
     """
+
+    persistent = False
 
     def __init__(
         self,
@@ -82,13 +84,13 @@ class InlineResult(Result):
         new.location = location
         new.value = self.serializer.deserialize(location.encode("utf-8"))
         data = location.encode("utf-8")
-        new.metadata = {
-            "result": type(self).__name__,
-            "location": location,
-            "serializer": self.serializer.label,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        new.metadata = build_metadata(
+            result_type=type(self).__name__,
+            uri=location,
+            serializer=self.serializer.label,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
         return new
 
     def exists(self, location: str | None = None, **context: Any) -> bool:

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_results_provider._metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
 from airflow_results_provider.exceptions import InvalidLocationError, ResultError, ResultNotFoundError
-from airflow_results_provider.metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
 from airflow_results_provider.results.base import Location, PayloadWriter, Result
 from airflow_results_provider.serializers.base import Serializer
 

@@ -6,8 +6,8 @@ import uuid
 from typing import IO, Any, ClassVar
 from urllib.parse import urlsplit
 
+from airflow_results_provider.results._object_store import ObjectStoreResult
 from airflow_results_provider.results.base import Location, PayloadWriter
-from airflow_results_provider.results.object_store import ObjectStoreResult
 from airflow_results_provider.serializers.base import Serializer
 
 
@@ -30,15 +30,20 @@ class ObjectStorageResult(ObjectStoreResult):
         conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if "://" not in base:
-            raise ValueError(f"ObjectStorageResult: base must be a URL like s3://bucket/prefix, got {base!r}")
-        self.base = base.rstrip("/")
         self.conn_id = conn_id
-        self.prefix = ""
-        from airflow_results_provider.results.base import Result
+        # The base URL plays the bucket's part; keys are the locations themselves (no prefix).
+        super().__init__(base.rstrip("/"), location=location, serializer=serializer, **kwargs)
 
-        # Not ObjectStoreResult.__init__: the base is a whole URL, not a bucket name to validate.
-        Result.__init__(self, location=location, serializer=serializer, **kwargs)
+    def _validate_container(self, container: str) -> None:
+        if "://" not in container:
+            raise ValueError(
+                f"ObjectStorageResult: base must be a URL like s3://bucket/prefix, got {container!r}"
+            )
+
+    @property
+    def client(self) -> Any:
+        """The fsspec file system behind ``base``."""
+        return self._path("").fs
 
     def _path(self, key: str) -> Any:
         from airflow.sdk import ObjectStoragePath

@@ -6,12 +6,12 @@ import functools
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
-from airflow_results_provider.results.base import Location, PayloadWriter
-from airflow_results_provider.results.object_store import (
+from airflow_results_provider.results._object_store import (
     PART_SIZE,
     BufferedPartWriter,
     ObjectStoreResult,
 )
+from airflow_results_provider.results.base import Location, PayloadWriter
 from airflow_results_provider.serializers.base import Serializer
 
 

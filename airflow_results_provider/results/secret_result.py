@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_results_provider._metadata import build_metadata
 from airflow_results_provider.exceptions import ResultNotFoundError, ResultNotWritableError
 from airflow_results_provider.results.base import Result
 
@@ -16,7 +17,7 @@ class SecretResult(Result):
     The value is masked in task logs as soon as it is read, shown as ``***`` in ``repr`` and previews,
     never written anywhere and never pickled with the Result.
 
-    :param variable: Variable key (the value is returned; JSON-decoded with ``deserialize_json=True``).
+    :param variable: Variable key (the value as stored; JSON-decoded only with ``deserialize_json=True``).
     :param connection: Connection id (the ``airflow.sdk.Connection`` object is returned).
 
     .. code-block:: python
@@ -24,7 +25,7 @@ class SecretResult(Result):
         api_key = SecretResult(variable="vendor_api_key").read().value
     """
 
-    _transient = ("value",)
+    persistent = False
 
     def __init__(
         self,
@@ -78,7 +79,7 @@ class SecretResult(Result):
         new = self.copy()
         new.location = name
         new.value = value
-        new.metadata = {"result": type(self).__name__, "location": self.uri(name), "preview": "***"}
+        new.metadata = build_metadata(result_type=type(self).__name__, uri=self.uri(name), preview="***")
         return new
 
     def write(self, value_: Any, **context: Any) -> Result:
@@ -98,6 +99,20 @@ class SecretResult(Result):
 
     def uri(self, location: str) -> str:
         return f"airflow-{self._kind.lower()}:{location}"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The secret itself is never pickled (a copy keeps it: copy() does not pickle).
+        return {**super().__getstate__(), "value": None}
+
+    def __eq__(self, other: object) -> bool:
+        # Two SecretResults are the same configuration whether or not the secret has been read.
+        return (
+            type(self) is type(other)
+            and (self.variable, self.connection, self.deserialize_json)
+            == (other.variable, other.connection, other.deserialize_json)  # type: ignore[attr-defined]
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: ***>" if self.value is not None else f"<{type(self).__name__}>"

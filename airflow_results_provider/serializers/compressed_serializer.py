@@ -6,7 +6,7 @@ import io
 from collections.abc import Callable
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider.exceptions import SerializationError
+from airflow_results_provider.exceptions import SerializationError, missing_extra_error
 from airflow_results_provider.serializers.base import Serializer
 
 
@@ -115,9 +115,8 @@ def _zstd_module():
     try:
         import zstandard
     except ImportError as exc:
-        raise SerializationError(
-            "CompressedSerializer(format='zstd') needs zstandard: "
-            "pip install 'airflow-results-provider[compression]'"
+        raise missing_extra_error(
+            "CompressedSerializer(format='zstd')", "compression", exc, SerializationError
         ) from exc
     return zstandard
 
@@ -136,8 +135,8 @@ def _lz4_frame():
     try:
         import lz4.frame
     except ImportError as exc:
-        raise SerializationError(
-            "CompressedSerializer(format='lz4') needs lz4: pip install 'airflow-results-provider[compression]'"
+        raise missing_extra_error(
+            "CompressedSerializer(format='lz4')", "compression", exc, SerializationError
         ) from exc
     return lz4.frame
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider.exceptions import SerializationError
+from airflow_results_provider.exceptions import SerializationError, missing_extra_error
 from airflow_results_provider.serializers.base import Serializer
 
 # file_type -> (writes text?, reads text?); formats pandas can stream to / from a binary file object.
@@ -66,9 +66,7 @@ class PandasSerializer(Serializer):
         try:
             import pandas
         except ImportError as exc:
-            raise SerializationError(
-                "PandasSerializer needs pandas: pip install 'airflow-results-provider[pandas]'"
-            ) from exc
+            raise missing_extra_error("PandasSerializer", "pandas", exc, SerializationError) from exc
         return pandas
 
     def serialize(self, value: Any) -> bytes:

@@ -7,12 +7,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_results_provider._identity import map_index_or_none, task_instance_key
+
 _TASK_RUN_NAMESPACE = uuid.UUID("5b3f6a0e-8c1e-4d5f-9a43-7f1c2f0d9b11")
 
 
 def task_run_id(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> str:
     """A UUID unique per task instance and stable across retries and clears (unlike ``ti.id``)."""
-    key = f"{dag_id}\x1f{run_id}\x1f{task_id}\x1f{-1 if map_index is None else map_index}"
+    index = task_instance_key(dag_id, task_id, run_id, map_index)[3]
+    key = f"{dag_id}\x1f{run_id}\x1f{task_id}\x1f{index}"
     return str(uuid.uuid5(_TASK_RUN_NAMESPACE, key))
 
 
@@ -59,8 +62,7 @@ def build_location_context(
     derive("task_id", getattr(ti, "task_id", None) or getattr(task, "task_id", None))
     derive("run_id", getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None))
     if "map_index" not in out:
-        map_index = getattr(ti, "map_index", None)
-        out["map_index"] = map_index if isinstance(map_index, int) and map_index >= 0 else None
+        out["map_index"] = map_index_or_none(getattr(ti, "map_index", None))
     derive("try_number", getattr(ti, "try_number", None))
 
     derive("flow_name", out.get("dag_id"))

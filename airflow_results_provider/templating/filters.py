@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_results_provider._identity import map_index_or_none
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -39,8 +41,8 @@ def default_location(context: Mapping[str, Any], extension: str = "") -> str:
         now = dt.datetime.now(dt.timezone.utc)
         return f"{now.year}/{now.month}/{now.day}/{uuid.uuid4()}{suffix}"
     parts = [path_safe(context["dag_id"]), path_safe(context["run_id"]), path_safe(context["task_id"])]
-    map_index = context.get("map_index")
-    if map_index is not None and map_index >= 0:
+    map_index = map_index_or_none(context.get("map_index"))
+    if map_index is not None:
         parts.append(str(map_index))
     if context.get("task_loop_active"):
         parts.append(f"loop-{context.get('task_loop_count', 1)}")

@@ -1,19 +1,20 @@
 """XCom envelopes: the JSON a Result-backed XCom row holds instead of the value, and how to read one back.
 
-Pure core (no Airflow imports): building, signing (HMAC-SHA256 over the canonical JSON), verifying, and
-turning an envelope back into the Result that can read its payload.
+Pure (no Airflow imports): building, signing (HMAC-SHA256 over the canonical JSON), verifying, and turning an
+envelope back into the Result that can read its payload. Shared by the XCom backend, and by anything that
+inspects XCom rows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_results_provider.exceptions import ResultError, ResultIntegrityError, SerializationError
+from airflow_results_provider._identity import map_index_or_none
+from airflow_results_provider.exceptions import ResultError, ResultIntegrityError
 
 MARKER = "__airflow_result__"
 VERSION = 1
@@ -57,7 +58,7 @@ def build_envelope(
         "dag_id": dag_id,
         "task_id": task_id,
         "run_id": run_id,
-        "map_index": map_index if map_index is not None and map_index >= 0 else None,
+        "map_index": map_index_or_none(map_index),
         "try_number": metadata.get("try_number"),
         "xcom_key": xcom_key,
         "written_at": metadata.get("written_at"),
@@ -95,44 +96,15 @@ def describe(envelope: Mapping[str, Any]) -> str:
     return f"task {task}, run {envelope.get('run_id')}, location {envelope.get('location')}"
 
 
-def serializer_from_label(label: str) -> Any:
-    """Rebuild a serializer from the label recorded in metadata (``pickle``, ``json``, ``zstd+json`` ...)."""
-    from airflow_results_provider.serializers import (
-        CompressedSerializer,
-        DateTimeSerializer,
-        JSONSerializer,
-        PandasSerializer,
-        PickleSerializer,
-    )
-
-    simple = {"pickle": PickleSerializer, "json": JSONSerializer, "datetime": DateTimeSerializer}
-    if label in simple:
-        return simple[label]()
-    if label.startswith("pandas-"):
-        return PandasSerializer(label.removeprefix("pandas-"))
-    if "+" in label:
-        codec, inner = label.split("+", 1)
-        if codec != "custom":
-            return CompressedSerializer(serializer_from_label(inner), format=codec)
-    if ":" in label:  # module:Class of a user serializer with a no-argument constructor
-        module, _, name = label.partition(":")
-        try:
-            return getattr(importlib.import_module(module), name)()
-        except Exception as exc:
-            raise SerializationError(f"Serializer {label!r} cannot be rebuilt: {exc}") from exc
-    raise SerializationError(
-        f"Serializer {label!r} cannot be rebuilt from its label; give your serializer a label of the form "
-        "'module:Class' (no-argument constructor) to read its payloads through XCom"
-    )
-
-
 def result_for_envelope(envelope: Mapping[str, Any]) -> tuple[Any, str]:
     """``(result, location)`` that reads the payload of ``envelope``."""
-    from airflow_results_provider.results.registry import result_from_spec
+    from airflow_results_provider.results._store_spec import result_from_spec
 
     store = envelope.get("store")
     if store is None:
         raise ResultError(f"XCom envelope for {describe(envelope)} names no store to read from")
+    from airflow_results_provider.serializers._labels import serializer_from_label
+
     result = result_from_spec(store)
     result.serializer = serializer_from_label(str(envelope.get("serializer")))
     return result, str(envelope["key"])

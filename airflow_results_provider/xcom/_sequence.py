@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_results_provider.envelope import describe
 from airflow_results_provider.exceptions import ResultIntegrityError, ResultNotFoundError
+from airflow_results_provider.xcom._envelope import describe
 
 log = logging.getLogger(__name__)
 

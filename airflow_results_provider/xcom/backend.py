@@ -1,5 +1,6 @@
 """ResultXComBackend: small values stay plain JSON rows; others go through a Result and the row holds a JSON
-envelope (what the UI shows). A thin adapter over :mod:`airflow_results_provider.envelope` and the Results.
+envelope (what the UI shows). A thin adapter over the Results and this package's internal modules:
+:mod:`._envelope` (the row's JSON), :mod:`._jsonable` (inline or not) and :mod:`._sequence` (chunked lists).
 
 Import-light on purpose: only ``BaseXCom`` is imported at module level; Results, serializers and hooks load when
 a value is actually offloaded or read.
@@ -14,7 +15,8 @@ from typing import Any
 from airflow.sdk.bases.xcom import BaseXCom
 
 from airflow_results_provider import config
-from airflow_results_provider.envelope import (
+from airflow_results_provider._identity import map_index_or_none
+from airflow_results_provider.xcom._envelope import (
     OWNER_CHECKPOINT,
     OWNER_XCOM,
     build_envelope,
@@ -64,7 +66,7 @@ class ResultXComBackend(BaseXCom):
         if value is None:
             return BaseXCom.serialize_value(value)
         if key == BaseXCom.XCOM_RETURN_KEY:
-            from airflow_results_provider.checkpointing import take_checkpoint
+            from airflow_results_provider._checkpointing import take_checkpoint
 
             checkpoint = take_checkpoint(dag_id, task_id, run_id, map_index, value)
             if checkpoint is not None:
@@ -98,11 +100,11 @@ class ResultXComBackend(BaseXCom):
             return
         if signing_key := config.signing_key():
             verify(value, signing_key)
-        from airflow_results_provider.envelope import result_for_envelope
+        from airflow_results_provider.xcom._envelope import result_for_envelope
 
         result, location = result_for_envelope(value)
         if value.get("kind") == "sequence":
-            from airflow_results_provider.xcom.sequence import chunk_key
+            from airflow_results_provider.xcom._sequence import chunk_key
 
             for index in range(len(value.get("chunks", []))):
                 result.delete(chunk_key(location, index, result.serializer.extension))
@@ -125,7 +127,7 @@ def _inline_json(value: Any) -> Any:
     module = type(value).__module__.split(".", 1)[0]
     if isinstance(value, (bytes, bytearray, memoryview)) or module in _BINARY_MODULES:
         return _OFFLOAD
-    from airflow_results_provider.jsonable import json_size_at_most
+    from airflow_results_provider.xcom._jsonable import json_size_at_most
 
     threshold = config.xcom_inline_threshold()
     if threshold >= 0:
@@ -144,27 +146,27 @@ def _inline_json(value: Any) -> Any:
 
 
 def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
-    from airflow_results_provider.results.registry import result_from_spec
+    from airflow_results_provider.results._store_spec import result_from_spec
     from airflow_results_provider.templating.filters import default_location
 
     spec = config.xcom_result()
     result = result_from_spec(spec)
     result.serializer = _serializer_for(value)
-    context = {**ident, "map_index": _index(ident)}
+    context = {**ident, "map_index": map_index_or_none(ident["map_index"])}
     if _FEEDS_MAPPED_TASKS.get() and type(value) is list and value:
-        from airflow_results_provider.metadata import make_preview, python_type_name
-        from airflow_results_provider.xcom.sequence import write_chunks
+        from airflow_results_provider._metadata import build_metadata
+        from airflow_results_provider.xcom._sequence import write_chunks
 
         key = "xcom/" + default_location(context, "")
         fields = write_chunks(result, key, value, context)
-        metadata = {
-            "result": type(result).__name__,
-            "location": result.uri(key),
-            "serializer": result.serializer.label,
-            "python_type": python_type_name(value),
-            "preview": make_preview(value),
+        metadata = build_metadata(
+            result_type=type(result).__name__,
+            uri=result.uri(key),
+            serializer=result.serializer.label,
+            value=value,
+            context=context,
             **fields,
-        }
+        )
         extra = {k: fields[k] for k in ("kind", "length", "chunk_len", "chunks")}
         return _envelope(metadata, result.store_spec(), key, OWNER_XCOM, ident, extra)
     result.location = "xcom/" + default_location(context, result.serializer.extension)
@@ -180,14 +182,9 @@ def _serializer_for(value: Any) -> Any:
         return JSONSerializer()
     if choice == "pickle":
         return PickleSerializer()
-    from airflow_results_provider.jsonable import is_strict_json
+    from airflow_results_provider.xcom._jsonable import is_strict_json
 
     return JSONSerializer() if is_strict_json(value) else PickleSerializer()
-
-
-def _index(ident: dict[str, Any]) -> int | None:
-    index = ident.get("map_index")
-    return index if isinstance(index, int) and index >= 0 else None
 
 
 def _envelope(
@@ -214,15 +211,15 @@ def _envelope(
 
 
 def _read_envelope(envelope: dict[str, Any]) -> Any:
-    from airflow_results_provider.envelope import result_for_envelope
     from airflow_results_provider.exceptions import ResultIntegrityError, ResultNotFoundError
+    from airflow_results_provider.xcom._envelope import result_for_envelope
 
     signing_key = config.signing_key()
     if signing_key:
         verify(envelope, signing_key)
     result, location = result_for_envelope(envelope)
     if envelope.get("kind") == "sequence":
-        from airflow_results_provider.xcom.sequence import ResultSequence, resolving_for_expansion
+        from airflow_results_provider.xcom._sequence import ResultSequence, resolving_for_expansion
 
         sequence = ResultSequence(envelope, result, location)
         return sequence if resolving_for_expansion() else sequence.materialize()
@@ -249,11 +246,7 @@ def _read_envelope(envelope: dict[str, Any]) -> Any:
 
 def _is_common_io_reference(value: str) -> bool:
     """A path string written by common-io's XComObjectStorageBackend under its configured base path."""
-    try:
-        from airflow.providers.common.compat.sdk import conf
-    except ImportError:  # common-io (and its compat layer) not installed: nobody wrote such rows
-        return False
-    base = conf.get("common.io", "xcom_objectstorage_path", fallback="")
+    base = config.common_io_xcom_path()
     return bool(base) and value.startswith(base.rstrip("/") + "/")
 
 

@@ -8,17 +8,12 @@ import logging
 import pytest
 
 from airflow_results_provider import cache_validators
+from airflow_results_provider._checkpointing import MISS, CheckpointOptions, TaskCheckpointer
 from airflow_results_provider.cache_validators import CacheEntry
-from airflow_results_provider.checkpointing import (
-    MISS,
-    CheckpointOptions,
-    TaskCheckpointer,
-    run_with_checkpoints,
-)
 from airflow_results_provider.exceptions import LocationCollisionError, LocationTemplateError, ResultError
 from airflow_results_provider.looping import Loop
 from airflow_results_provider.results import InlineResult, LocalResult
-from airflow_results_provider.results.registry import result_from_spec
+from airflow_results_provider.results._store_spec import result_from_spec
 from airflow_results_provider.serializers import JSONSerializer
 from airflow_results_provider.templating import build_location_context
 
@@ -175,17 +170,17 @@ def test_loop_runs_checkpoints_and_resumes(tmp_path):
 
     cp = checkpointer(tmp_path, target="final.pkl")
     with pytest.raises(RuntimeError):
-        run_with_checkpoints(cp, lambda c, r: body(c, r, crash_at=3), Loop)
+        cp.run(lambda c, r: body(c, r, crash_at=3), Loop)
     assert seen == [1, 2, 3]
     cp = checkpointer(tmp_path, target="final.pkl")
-    assert run_with_checkpoints(cp, body, Loop) == 6  # 1 + 2 + 3
+    assert cp.run(body, Loop) == 6  # 1 + 2 + 3
     assert seen == [1, 2, 3, 3, 4]
     assert LocalResult(dir=tmp_path).read("final.pkl").value == 6
     loops = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("return_value.pkl"))
     assert loops == [f"d/run1/t/loop-{i}/return_value.pkl" for i in (1, 2, 3)]
     # finished: the next execution starts at iteration 1 again
     seen.clear()
-    run_with_checkpoints(checkpointer(tmp_path, target="final.pkl"), body, Loop)
+    checkpointer(tmp_path, target="final.pkl").run(body, Loop)
     assert seen == [1, 2, 3, 4]
 
 
@@ -208,7 +203,7 @@ def test_store_specs(tmp_path):
 
 
 def test_default_result_is_a_local_result_under_local_dir(results_dir):
-    from airflow_results_provider.results.registry import default_result
+    from airflow_results_provider.results._store_spec import default_result
 
     result = default_result()
     assert isinstance(result, LocalResult) and result.base_dir == str(results_dir)
@@ -224,7 +219,7 @@ def test_json_result_serializer_is_kept_for_checkpoints(tmp_path):
 
 def test_checkpoint_references_are_kept_only_for_the_result_xcom_backend(tmp_path, monkeypatch):
     from airflow_results_provider import config
-    from airflow_results_provider.checkpointing import remember_checkpoint, take_checkpoint
+    from airflow_results_provider._checkpointing import remember_checkpoint, take_checkpoint
 
     value = {"big": "value"}
     written = LocalResult(dir=tmp_path).write(value)

@@ -63,7 +63,7 @@ class CloudSpecifics:
         assert result.read("big.bin").value == value
 
     def test_store_spec_round_trips_through_the_registry(self, make_result):
-        from airflow_results_provider.results.registry import result_from_spec
+        from airflow_results_provider.results._store_spec import result_from_spec
 
         result = make_result(location="spec.pkl")
         result.write([1, 2])
@@ -192,7 +192,7 @@ _SLOW_WRITER = textwrap.dedent(
     """
     import sys, time
     from airflow_results_provider.serializers.base import Serializer
-    from airflow_results_provider.results.registry import result_from_spec
+    from airflow_results_provider.results._store_spec import result_from_spec
 
     class SlowBytes(Serializer):
         name = "slow"
@@ -216,7 +216,7 @@ _SLOW_WRITER = textwrap.dedent(
 _MEMORY_PROBE = textwrap.dedent(
     """
     import json, os, resource, sys
-    from airflow_results_provider.results.registry import result_from_spec
+    from airflow_results_provider.results._store_spec import result_from_spec
 
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -251,7 +251,7 @@ def _store(kind, request):
 
 @pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
 def test_a_write_killed_mid_upload_keeps_the_previous_object(kind, request):
-    from airflow_results_provider.results.registry import result_from_spec
+    from airflow_results_provider.results._store_spec import result_from_spec
 
     spec = _store(kind, request)
     result = result_from_spec(spec)

@@ -1,0 +1,61 @@
+"""What a task asked for (``result=``, ``checkpoint=``, ``target=``, ``cache_*=``), validated, and where its
+bookkeeping (cache entries, loop state) is kept."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from airflow_results_provider import config
+from airflow_results_provider.cache_validators import CacheValidator
+from airflow_results_provider.results._store_spec import default_result
+from airflow_results_provider.results.base import Location, Result
+from airflow_results_provider.serializers.base import Serializer
+
+#: Returned by lookups that found nothing usable (``None`` is a legitimate cached value).
+MISS: Any = type("Miss", (), {"__repr__": lambda self: "MISS", "__bool__": lambda self: False})()
+
+OPTION_NAMES = ("result", "checkpoint", "target", "cache_for", "cache_validator", "cache_key")
+
+
+@dataclasses.dataclass
+class CheckpointOptions:
+    """What a task asked for (``result=``, ``checkpoint=``, ``target=``, ``cache_*=``)."""
+
+    result: Result | None = None
+    checkpoint: bool | None = None
+    target: Location | None = None
+    cache_for: dt.timedelta | None = None
+    cache_validator: CacheValidator | None = None
+    cache_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.result is not None and not isinstance(self.result, Result):
+            raise TypeError(f"result= must be a Result, got {type(self.result).__name__}")
+        if self.target is not None and not (isinstance(self.target, str) or callable(self.target)):
+            raise TypeError(
+                f"target= must be a template string or a callable, got {type(self.target).__name__}"
+            )
+        if self.cache_for is not None and not isinstance(self.cache_for, dt.timedelta):
+            raise TypeError(f"cache_for= must be a datetime.timedelta, got {type(self.cache_for).__name__}")
+        if self.cache_validator is not None and not callable(self.cache_validator):
+            raise TypeError("cache_validator= must be a callable (state, inputs, parameters) -> bool")
+
+    @property
+    def caching(self) -> bool:
+        """The task asked for a cache (``cache_for`` or ``cache_validator``)."""
+        return self.cache_for is not None or self.cache_validator is not None
+
+    @property
+    def checkpointing(self) -> bool:
+        """The global switch is on and the task (or its DAG's default_args) did not say ``checkpoint=False``."""
+        return config.checkpointing() and self.checkpoint is not False
+
+
+def bookkeeping_store(result: Result, serializer: Serializer) -> Result:
+    """A Result for a task's cache entries and loop state: the task's own store when it persists values,
+    else the default store."""
+    store = (result if result.persistent else default_result()).copy()
+    store.serializer = serializer
+    return store
