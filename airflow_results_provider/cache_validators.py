@@ -49,6 +49,7 @@ def duration_only(state: CacheEntry, inputs: Mapping[str, Any], parameters: Mapp
 def _same(cached: Mapping[str, Any] | None, current: Mapping[str, Any], keys: Iterable[str] | None) -> bool:
     if cached is None:
         return False
+    current = current or {}  # Prefect: inputs/parameters of None compare as empty
     if keys is None:
         return values_equal(dict(cached), dict(current))
     return all(k in cached and k in current and values_equal(cached[k], current[k]) for k in keys)
@@ -72,6 +73,8 @@ def _partial(name: str, compare_inputs: bool, validate_on: Iterable[str] | None)
             cached, current = state.cached_inputs, inputs
         else:
             cached, current = state.cached_parameters, parameters
+        if keys is None:  # Prefect: nothing to validate on, so only the expiry counts
+            return duration_only(state, inputs, parameters)
         return duration_only(state, inputs, parameters) and _same(cached, current, keys)
 
     validator.__name__ = f"{name}({keys})"
@@ -79,12 +82,12 @@ def _partial(name: str, compare_inputs: bool, validate_on: Iterable[str] | None)
 
 
 def partial_inputs_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
-    """A validator comparing only the inputs named in ``validate_on`` (all of them when None)."""
+    """A validator comparing only the inputs named in ``validate_on`` (only the expiry when None, like Prefect)."""
     return _partial("partial_inputs_only", True, validate_on)
 
 
 def partial_parameters_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
-    """A validator comparing only the DAG params named in ``validate_on`` (all of them when None)."""
+    """A validator comparing only the DAG params named in ``validate_on`` (only the expiry when None)."""
     return _partial("partial_parameters_only", False, validate_on)
 
 
