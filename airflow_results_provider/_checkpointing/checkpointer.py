@@ -21,6 +21,7 @@ from airflow_results_provider.results._store_spec import default_result
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.serializers.json_serializer import JSONSerializer
 from airflow_results_provider.serializers.pickle_serializer import PickleSerializer
+from airflow_results_provider.templating.render import render_location
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class TaskCheckpointer:
         self.variables = dict(variables)
         self.result: Result = (options.result or default_result()).copy()
         if options.target is not None:
-            self.result.location = options.target
+            self.result.location = _target_location(options.target)
         self.enabled = options.checkpointing
         self.found: Result | None = None
         self.written: Result | None = None
@@ -137,3 +138,16 @@ class TaskCheckpointer:
             return None
         state_store = bookkeeping_store(self.result, JSONSerializer())
         return LoopCheckpoints(self.result, state_store, self.variables, self.location, self.log)
+
+
+def _target_location(target: Any) -> Any:
+    """The location of a ``target=``: a template as it is; a callable's output rendered with the same variables
+    (Prefect formats what a callable target returns, so ``lambda **kw: "{task_name}"`` works)."""
+    if not callable(target):
+        return target
+
+    def location(**variables: Any) -> str:
+        rendered = str(target(**variables))
+        return render_location(rendered, variables) if "{" in rendered else rendered
+
+    return location

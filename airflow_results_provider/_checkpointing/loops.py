@@ -64,7 +64,9 @@ class LoopCheckpoints:
             if not store.exists(location):
                 return 1, None
             state = store.read(location).value
-            value = self.result.read(state["location"]).value
+            found = self.result.read(state["location"])
+            value = (
+                found.value if isinstance(found, Result) else found  # a Prefect-style read may return the value
         except (ResultError, KeyError, TypeError) as exc:
             self.log.warning(
                 "Loop state at %s is unusable; starting the loop over: %s", self._uri(store, location), exc

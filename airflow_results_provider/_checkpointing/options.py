@@ -54,8 +54,10 @@ class CheckpointOptions:
 
 
 def bookkeeping_store(result: Result, serializer: Serializer) -> Result:
-    """A Result for a task's cache entries and loop state: the task's own store when it persists values,
-    else the default store."""
-    store = (result if result.persistent else default_result()).copy()
+    """A Result for a task's cache entries and loop state: the task's own store when it is one of ours and
+    persists values, else the default store. Bookkeeping never goes through a user's Result subclass (it may
+    implement only ``read``/``write``, Prefect style, and would receive values that are not the task's)."""
+    own = result.persistent and type(result).__module__.startswith("airflow_results_provider.")
+    store = (result if own else default_result()).copy()
     store.serializer = serializer
     return store

@@ -1,4 +1,5 @@
-"""The cloud handlers' payload format: base64-encoded cloudpickle under ``YYYY/MM/DD/<uuid>.prefect_result``."""
+"""The cloud handlers' payload format: base64-encoded cloudpickle under ``YYYY/M/D/<uuid>.prefect_result``
+(Prefect's date prefix, not zero-padded)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 
 def new_key() -> str:
-    return f"{dt.datetime.now(dt.timezone.utc):%Y/%m/%d}/{uuid.uuid4()}.prefect_result"
+    now = dt.datetime.now(dt.timezone.utc)
+    return f"{now.year}/{now.month}/{now.day}/{uuid.uuid4()}.prefect_result"
 
 
 def encode(value: Any) -> bytes:

@@ -9,7 +9,7 @@ from airflow_results_provider.result_handlers.result_handler import ResultHandle
 
 
 class AzureResultHandler(ResultHandler):
-    """``write`` uploads ``base64(cloudpickle(value))`` to ``YYYY/MM/DD/<uuid>.prefect_result`` and returns the name."""
+    """``write`` uploads ``base64(cloudpickle(value))`` to ``YYYY/M/D/<uuid>.prefect_result`` and returns the name."""
 
     def __init__(self, container: str, wasb_conn_id: str = "wasb_default") -> None:
         self.container = container

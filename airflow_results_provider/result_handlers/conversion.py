@@ -35,13 +35,16 @@ def _json(h: JSONResultHandler) -> tuple[Any, str]:
 def _local(h: LocalResultHandler) -> tuple[Any, str]:
     from airflow_results_provider.results.local_result import LocalResult
 
-    return LocalResult(dir=h.dir), f"LocalResult(dir={h.dir!r})"
+    given = h.__dict__.get("dir")  # unset stays unset: resolved from [results] local_dir where it runs
+    return LocalResult(dir=given), f"LocalResult(dir={given!r})"
 
 
 def _s3(h: S3ResultHandler) -> tuple[Any, str]:
     from airflow_results_provider.results.s3_result import S3Result
 
-    return S3Result(h.bucket, aws_conn_id=h.aws_conn_id), f"S3Result(bucket={h.bucket!r})"
+    kwargs = f", boto3_kwargs={h.boto3_kwargs!r}" if h.boto3_kwargs else ""
+    result = S3Result(h.bucket, aws_conn_id=h.aws_conn_id, boto3_kwargs=h.boto3_kwargs)
+    return result, f"S3Result(bucket={h.bucket!r}{kwargs})"
 
 
 def _azure(h: AzureResultHandler) -> tuple[Any, str]:

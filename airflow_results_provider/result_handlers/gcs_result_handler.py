@@ -9,7 +9,7 @@ from airflow_results_provider.result_handlers.result_handler import ResultHandle
 
 
 class GCSResultHandler(ResultHandler):
-    """``write`` uploads ``base64(cloudpickle(value))`` to ``YYYY/MM/DD/<uuid>.prefect_result`` and returns the name."""
+    """``write`` uploads ``base64(cloudpickle(value))`` to ``YYYY/M/D/<uuid>.prefect_result`` and returns the name."""
 
     def __init__(self, bucket: str, gcp_conn_id: str = "google_cloud_default") -> None:
         self.bucket = bucket
@@ -22,7 +22,7 @@ class GCSResultHandler(ResultHandler):
 
     def write(self, result: Any) -> str:
         key = _blob_format.new_key()
-        self._bucket().blob(key).upload_from_string(_blob_format.encode(result))
+        self._bucket().blob(key).upload_from_string(_blob_format.encode(result).decode("ascii"))
         return key
 
     def read(self, uri: str) -> Any:

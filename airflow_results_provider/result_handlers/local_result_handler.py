@@ -1,4 +1,4 @@
-"""LocalResultHandler: raw cloudpickle files named ``prefect-*`` in a directory (Prefect 0.x format)."""
+"""LocalResultHandler: raw cloudpickle files named ``prefect-result-*`` in a directory (Prefect 0.x format)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,20 @@ class LocalResultHandler(ResultHandler):
     def __init__(self, dir: str | None = None, validate: bool = True) -> None:
         self.dir = os.fspath(dir) if dir is not None else None
 
+    @property  # type: ignore[no-redef]
+    def dir(self) -> str:
+        """The directory: as given, else ``[results] local_dir`` (resolved when read, like ``LocalResult.dir``)."""
+        given = self.__dict__.get("dir")
+        if given is not None:
+            return given
+        from airflow_results_provider import config
+
+        return config.local_dir()
+
+    @dir.setter
+    def dir(self, value: str | None) -> None:
+        self.__dict__["dir"] = value
+
     def _directory(self) -> str:
         from airflow_results_provider.results.local_result import LocalResult
 
@@ -28,7 +42,7 @@ class LocalResultHandler(ResultHandler):
 
         directory = self._directory()
         os.makedirs(directory, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix="prefect-", dir=directory)
+        fd, path = tempfile.mkstemp(prefix="prefect-result-", dir=directory)
         with os.fdopen(fd, "wb") as handle:
             handle.write(cloudpickle.dumps(result))
         return path

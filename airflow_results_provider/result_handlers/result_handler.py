@@ -13,10 +13,12 @@ class ResultHandler:
     """
 
     def write(self, result: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__}.write")
+        """Store ``result`` and return its reference; the base class stores nothing and returns ``None``."""
+        return None
 
     def read(self, loc: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__}.read")
+        """The value of reference ``loc``; the base class returns ``None`` (Prefect's pass-through)."""
+        return None
 
     def to_result(self) -> Any:
         """The Result that replaces this handler (a ``DeprecationWarning`` names it)."""

@@ -9,7 +9,7 @@ from airflow_results_provider.result_handlers.result_handler import ResultHandle
 
 
 class S3ResultHandler(ResultHandler):
-    """``write`` uploads ``base64(cloudpickle(value))`` to ``YYYY/MM/DD/<uuid>.prefect_result`` and returns the key."""
+    """``write`` uploads ``base64(cloudpickle(value))`` to ``YYYY/M/D/<uuid>.prefect_result`` and returns the key."""
 
     def __init__(
         self, bucket: str, aws_conn_id: str = "aws_default", boto3_kwargs: dict | None = None
@@ -21,7 +21,7 @@ class S3ResultHandler(ResultHandler):
     def _client(self) -> Any:
         from airflow_results_provider.results.s3_result import S3Result
 
-        return S3Result(self.bucket, aws_conn_id=self.aws_conn_id).client
+        return S3Result(self.bucket, aws_conn_id=self.aws_conn_id, boto3_kwargs=self.boto3_kwargs).client
 
     def write(self, result: Any) -> str:
         key = _blob_format.new_key()

@@ -8,6 +8,7 @@ so a failed or killed write never replaces the previous object.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import posixpath
@@ -15,11 +16,17 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider._metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
+from airflow_results_provider._metadata import (
+    METADATA_SUFFIX,
+    build_metadata,
+    decode_metadata,
+    encode_metadata,
+)
 from airflow_results_provider.exceptions import (
     InvalidLocationError,
     ResultError,
     ResultNotFoundError,
+    SerializationError,
     missing_extra_error,
 )
 from airflow_results_provider.results.base import Location, PayloadWriter, Result
@@ -141,6 +148,25 @@ class ObjectStoreResult(Result):
     def _extra_metadata(self, location: str) -> dict[str, Any]:
         url = self.console_url(self.key(location))
         return {"url": url} if url else {}
+
+    def read(self, location: str) -> Result:
+        """:meth:`Result.read`; an empty object (0 bytes) reads as ``None``, as Prefect's GCS/Azure Results did."""
+        try:
+            return super().read(location)
+        except SerializationError:
+            stat = self._stat(location)
+            if stat is None or stat.get("size") != 0:
+                raise
+        new = self.copy()
+        new.location, new.value = location, None
+        new.metadata = build_metadata(
+            result_type=type(self).__name__,
+            uri=self.uri(location),
+            serializer=self.serializer.label,
+            size=0,
+            sha256=hashlib.sha256(b"").hexdigest(),
+        )
+        return new
 
     # ------------------------------------------------------------------ key operations (subclasses)
 

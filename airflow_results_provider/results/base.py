@@ -93,6 +93,11 @@ class Result:
             raise TypeError(f"serializer must be a Serializer, got {type(serializer).__name__}")
         if location is not None and not (isinstance(location, str) or callable(location)):
             raise TypeError(f"location must be a string or a callable, got {type(location).__name__}")
+        if callable(location):
+            # Prefect: a callable location is kept private and ``location`` stays None until formatted, so two
+            # Results (or a Result and its pickled copy) compare equal whatever the callable's identity.
+            self._formatter = location
+            location = None
         self.value = value
         self.location = location
         self.serializer = serializer
@@ -128,7 +133,7 @@ class Result:
         """
         variables = build_location_context(context)
         new = self.copy()
-        location = self.location
+        location = self.location if self.location is not None else self.__dict__.get("_formatter")
         if location is None:
             rendered = default_location(variables, extension=self.serializer.extension)
         elif callable(location):
@@ -245,7 +250,12 @@ class Result:
         """Whether a payload is stored at ``location`` (rendered with ``context``): one stat/HEAD, no read.
 
         Not-found is ``False``; failing to reach the store (permissions, network) raises.
+
+        :raises ResultNotImplementedError: this Result class has no storage (the base ``Result``, or a
+            subclass that only implements ``read``/``write``, as Prefect's base class did).
         """
+        if type(self)._stat is Result._stat:
+            raise ResultNotImplementedError(self._not_implemented("exists"))
         new = self if location is None else self._with_location(location)
         rendered = new.format(**context).location if _needs_render(new.location, context) else new.location
         if rendered is None:

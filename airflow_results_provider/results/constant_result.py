@@ -19,6 +19,8 @@ class ConstantResult(Result):
     persistent = False
 
     def __init__(self, value: Any = None, **kwargs: Any) -> None:
+        if "serializer" in kwargs:
+            raise ValueError("Can't pass a serializer to a ConstantResult: a constant is never serialized.")
         super().__init__(value=value, **kwargs)
 
     def format(self, **context: Any) -> Result:

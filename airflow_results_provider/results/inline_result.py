@@ -9,6 +9,7 @@ from airflow_results_provider._metadata import build_metadata
 from airflow_results_provider.exceptions import InvalidLocationError, ResultTooLargeError, SerializationError
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.serializers.base import Serializer
+from airflow_results_provider.serializers.datetime_serializer import DateTimeSerializer
 from airflow_results_provider.serializers.json_serializer import JSONSerializer
 from airflow_results_provider.templating.context import build_location_context
 
@@ -37,6 +38,19 @@ class InlineResult(Result):
     ) -> None:
         super().__init__(value=value, location=location, serializer=serializer or JSONSerializer())
         self.max_bytes = max_bytes
+
+    @property
+    def serializer(self) -> Serializer:
+        """A JSON or DateTime serializer: the location is the value's text (Prefect: TypeError otherwise)."""
+        return self.__dict__["serializer"]
+
+    @serializer.setter
+    def serializer(self, value: Serializer) -> None:
+        if not isinstance(value, (JSONSerializer, DateTimeSerializer)):
+            raise TypeError(
+                f"{type(self).__name__} only supports JSONSerializer or DateTimeSerializer, got {type(value).__name__}"
+            )
+        self.__dict__["serializer"] = value
 
     def _limit(self) -> int:
         if self.max_bytes is not None:

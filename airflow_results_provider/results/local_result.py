@@ -118,11 +118,25 @@ class LocalResult(Result):
     @property
     def base_dir(self) -> str:
         """The absolute base directory (``dir`` or ``[results] local_dir``)."""
-        if self.dir is not None:
-            return os.path.abspath(os.path.expanduser(self.dir))
+        given = self.__dict__.get("dir")
+        if given is not None:
+            return os.path.abspath(os.path.expanduser(given))
         from airflow_results_provider import config
 
         return config.local_dir()
+
+    @property  # type: ignore[no-redef]
+    def dir(self) -> str:
+        """The directory as given, else the resolved ``[results] local_dir`` (Prefect: the default directory).
+
+        An unset ``dir`` is stored as None (compared, copied and pickled as such) and resolved when read, so a
+        DAG file parsed on one machine follows the worker's configuration.
+        """
+        return self.__dict__.get("dir") or self.base_dir
+
+    @dir.setter
+    def dir(self, value: str | None) -> None:
+        self.__dict__["dir"] = value
 
     def path(self, location: str) -> str:
         """Absolute file path of ``location``.

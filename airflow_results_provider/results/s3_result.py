@@ -30,6 +30,8 @@ class S3Result(ObjectStoreResult):
     :param aws_conn_id: Airflow connection (``aws_default``).
     :param upload_options: extra arguments of every upload, e.g. ``{"ServerSideEncryption": "aws:kms"}``.
     :param prefix: key prefix inside the bucket.
+    :param boto3_kwargs: extra arguments of the boto3 client (Prefect's ``boto3_kwargs``: ``endpoint_url``,
+        ``region_name``, ``config``, ...), over those of the connection; credentials stay the connection's.
     """
 
     scheme: ClassVar[str] = "s3"
@@ -38,6 +40,7 @@ class S3Result(ObjectStoreResult):
     default_conn_id: ClassVar[str] = "aws_default"
     hook_path: ClassVar[tuple[str, str, str]] = ("airflow.providers.amazon.aws.hooks.s3", "S3Hook", "amazon")
     provider: ClassVar[str] = "S3"
+    _transient = ("_hook_cache", "_boto3_client")
 
     def __init__(
         self,
@@ -48,12 +51,29 @@ class S3Result(ObjectStoreResult):
         upload_options: dict[str, Any] | None = None,
         prefix: str = "",
         part_size: int = PART_SIZE,
+        boto3_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.aws_conn_id = aws_conn_id
         self.upload_options = dict(upload_options or {})
+        self.boto3_kwargs = dict(boto3_kwargs or {})
         self.part_size = part_size
         super().__init__(bucket, location=location, serializer=serializer, prefix=prefix, **kwargs)
+
+    @property
+    def client(self) -> Any:
+        """The connection's S3 client; with ``boto3_kwargs``, one made from the connection's session with them."""
+        client = super().client
+        if not self.boto3_kwargs:
+            return client
+        custom = self.__dict__.get("_boto3_client")
+        if custom is None:
+            hook = self.__dict__["_hook_cache"][0]
+            meta = client.meta
+            kwargs = {"endpoint_url": meta.endpoint_url, "region_name": meta.region_name, **self.boto3_kwargs}
+            session = hook.get_session(region_name=kwargs["region_name"])
+            custom = self.__dict__["_boto3_client"] = session.client("s3", **kwargs)
+        return custom
 
     def console_url(self, key: str) -> str | None:
         return f"https://s3.console.aws.amazon.com/s3/object/{self.bucket}?prefix={quote(key)}"

@@ -34,6 +34,8 @@ class SecretResult(Result):
         deserialize_json: bool = False,
         **kwargs: Any,
     ) -> None:
+        if "serializer" in kwargs:
+            raise ValueError("Can't pass a serializer to a SecretResult: secrets are never serialized.")
         if (variable is None) == (connection is None):
             raise ValueError("SecretResult needs exactly one of variable= or connection=")
         self.variable = variable

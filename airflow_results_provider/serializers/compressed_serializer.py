@@ -160,6 +160,42 @@ CODECS: dict[str, tuple[Callable[..., IO[bytes]], Callable[..., IO[bytes]]]] = {
 }
 
 
+#: (compress, decompress) qualified names of a built-in codec's module functions -> that codec
+_BUILTIN_FUNCTIONS = {
+    (f"{m}.compress", f"{m}.decompress"): fmt
+    for fmt, m in (("gzip", "gzip"), ("bz2", "bz2"), ("lzma", "lzma"), ("zlib", "zlib"), ("lz4", "lz4.frame"))
+}
+
+
+#: Prefect's module-name formats that are built-in codecs here
+_MODULE_FORMATS = {"lz4.frame": "lz4", "zstandard": "zstd"}
+
+
+def _qualname(function: Any) -> str:
+    return f"{getattr(function, '__module__', None)}.{getattr(function, '__name__', None)}"
+
+
+class _UnknownFormat(ImportError, ValueError):
+    """No such codec nor importable module (an ImportError, like Prefect's, and a ValueError)."""
+
+
+def _module_codec(name: str) -> tuple[Callable[..., bytes], Callable[..., bytes]]:
+    """The ``compress``/``decompress`` functions of module ``name`` (Prefect's ``format=`` of any module)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        raise _UnknownFormat(
+            f"CompressedSerializer: unknown format {name!r}: {name!r} is not installed "
+            f"(built-in formats: {sorted(CODECS)})"
+        ) from exc
+    compress, decompress = getattr(module, "compress", None), getattr(module, "decompress", None)
+    if not (callable(compress) and callable(decompress)):
+        raise ValueError(f"CompressedSerializer: {name!r} module does not have 'compress' and 'decompress'")
+    return compress, decompress
+
+
 class CompressedSerializer(Serializer):
     """Compresses the output of another serializer.
 
@@ -196,9 +232,16 @@ class CompressedSerializer(Serializer):
         if format is None and (compress is None or decompress is None):
             raise ValueError("CompressedSerializer: give format= or both compress= and decompress=")
         if format is not None and format not in CODECS:
-            raise ValueError(
-                f"CompressedSerializer: unknown format {format!r}; choose one of {sorted(CODECS)}"
-            )
+            # Prefect: any importable module with compress/decompress ("lz4.frame", "zstandard", ...)
+            compress, decompress = _module_codec(format)
+            format = _MODULE_FORMATS.get(format)  # a streamed built-in codec when there is one
+            if format is not None:
+                compress = decompress = None
+        if format is None and not (compress_kwargs or decompress_kwargs):
+            # A built-in codec's own functions are that codec, streamed (and equal to format=<name>).
+            format = _BUILTIN_FUNCTIONS.get((_qualname(compress), _qualname(decompress)))
+            if format is not None:
+                compress = decompress = None
         self.serializer = serializer
         self.format = format
         self.compress = compress

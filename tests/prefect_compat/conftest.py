@@ -44,3 +44,7 @@ DIVERGENCE_ERRORS = (
     "Divergence: every error the package raises derives from ResultError (here SerializationError), the "
     "original error is its __cause__"
 )
+DIVERGENCE_CONSTANT_READ = (
+    "Divergence: ConstantResult.read(location) returns a new Result holding the constant and that location, like "
+    "every Result's read, not the ConstantResult itself"
+)

@@ -21,7 +21,12 @@ from airflow_results_provider.serializers import (  # port: prefect.engine.seria
     JSONSerializer,
     PickleSerializer,
 )
-from tests.prefect_compat.conftest import NO_CONSTANT_TASK, NO_PREFECT_HOME, NO_PREFECT_SECRET_TASK  # port
+from tests.prefect_compat.conftest import (  # port
+    DIVERGENCE_CONSTANT_READ,
+    NO_CONSTANT_TASK,
+    NO_PREFECT_HOME,
+    NO_PREFECT_SECRET_TASK,
+)
 
 
 class config:  # port: Prefect's home_dir/results is the [results] local_dir default here
@@ -79,6 +84,7 @@ class TestConstantResult:
         constant_result = ConstantResult(value=10)
         assert constant_result.value == 10
 
+    @pytest.mark.skip(reason=DIVERGENCE_CONSTANT_READ)  # port
     def test_read_returns_self(self):
         constant_result = ConstantResult(value="hello world")
         assert constant_result.read("this param isn't used") is constant_result
@@ -92,6 +98,7 @@ class TestConstantResult:
         with pytest.raises(ValueError):
             constant_result.write("untouchable!")
 
+    @pytest.mark.skip(reason=DIVERGENCE_CONSTANT_READ)  # port
     def test_handles_none_as_constant(self):
         constant_result = ConstantResult(value=None)
         assert constant_result.read("still not used") is constant_result

@@ -16,7 +16,6 @@ from airflow_results_provider.result_handlers.json_result_handler import JSONRes
 from airflow_results_provider.results import ConstantResult, InlineResult, PrefectResult, SecretResult
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.results.handler_result import ResultHandlerResult
-from airflow_results_provider.serializers import JSONSerializer
 from tests.unit.results.test_secret_result import secrets  # noqa: F401 - the Variables/Connections fixture
 
 CONTEXT = {
@@ -142,7 +141,7 @@ class TestInlineResultContract(NonStorageResultContract):
 class TestConstantResultContract(NonStorageResultContract):
     @pytest.fixture
     def result(self):
-        return ConstantResult({"constant": [1, 2]}, serializer=JSONSerializer())
+        return ConstantResult({"constant": [1, 2]})  # serializer= is refused, as in Prefect
 
     @pytest.fixture
     def expected_value(self):
