@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import IO
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 CHUNK_SIZE = 8 * 1024 * 1024
 
 
 class HashingWriter(io.RawIOBase):
-    """Write-through wrapper around a binary sink that keeps a sha256 and a byte count."""
+    """Write-through wrapper around a binary sink that keeps a sha256 and a byte count.
+
+    A failure of the sink itself (disk full, network) is kept in :attr:`error`, so callers can tell it from a
+    serializer failure whatever the serializer wraps it in.
+    """
 
     def __init__(self, sink: IO[bytes]) -> None:
         super().__init__()
         self._sink = sink
         self._sha = hashlib.sha256()
         self.size = 0
+        self.error: BaseException | None = None
 
     def writable(self) -> bool:
         return True
@@ -24,7 +32,11 @@ class HashingWriter(io.RawIOBase):
     def write(self, data) -> int:  # type: ignore[override]
         view = memoryview(data).cast("B")
         self._sha.update(view)
-        self._sink.write(view)
+        try:
+            self._sink.write(view)
+        except Exception as exc:
+            self.error = exc
+            raise
         self.size += view.nbytes
         return view.nbytes
 
@@ -84,6 +96,92 @@ class HashingReader(io.RawIOBase):
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
+
+
+#: Payloads up to this size are verified in memory; larger ones in a private temporary file.
+SPOOL_MAX_MEMORY = 32 * 1024 * 1024
+
+
+class VerifiedSource:
+    """A reader positioned at the start of bytes whose sha256 (:attr:`digest`) was checked."""
+
+    def __init__(self, reader: IO[bytes], digest: str, size: int) -> None:
+        self.reader, self.digest, self.size = reader, digest, size
+
+
+def _is_local_file(raw: Any) -> bool:
+    try:
+        raw.fileno()
+        return bool(raw.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _hash_into(source: IO[bytes], sink: IO[bytes] | None) -> tuple[str, int]:
+    sha, size = hashlib.sha256(), 0
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    readinto = getattr(source, "readinto", None)
+    while True:
+        if readinto is not None:
+            n = readinto(view) or 0
+            chunk = view[:n]
+        else:
+            data = source.read(CHUNK_SIZE)
+            n, chunk = len(data), memoryview(data)
+        if not n:
+            return sha.hexdigest(), size
+        sha.update(chunk)
+        if sink is not None:
+            sink.write(chunk)
+        size += n
+
+
+@contextmanager
+def verified_source(
+    raw: IO[bytes], accepted: set[str], mismatch: Callable[[str, int], Exception]
+) -> Iterator[VerifiedSource]:
+    """Hash ``raw`` completely, raise ``mismatch(digest, size)`` unless the digest is in ``accepted``, then
+    yield a reader of exactly the bytes that were hashed.
+
+    A local file is hashed and then re-read through the same open descriptor (a rename of the path in between
+    does not change what it reads); any other stream is copied into a private temporary file (in memory up to
+    :data:`SPOOL_MAX_MEMORY`) while hashing, so nothing outside this process can swap the bytes.
+    """
+    if _is_local_file(raw):
+        start = raw.tell()
+        digest, size = _hash_into(raw, None)
+        if digest not in accepted:
+            raise mismatch(digest, size)
+        raw.seek(start)
+        yield VerifiedSource(raw, digest, size)
+        return
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_MEMORY) as spool:
+        digest, size = _hash_into(raw, spool)
+        if digest not in accepted:
+            raise mismatch(digest, size)
+        spool.seek(0)
+        yield VerifiedSource(spool, digest, size)  # type: ignore[arg-type]
+
+
+class ForwardOnlyReader(io.RawIOBase):
+    """A readable view of ``source`` that says it cannot seek (whatever ``source`` claims)."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        super().__init__()
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        readinto = getattr(self._source, "readinto", None)
+        if readinto is not None:
+            return readinto(view) or 0
+        chunk = self._source.read(view.nbytes)
+        view[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def peek_reader(source: IO[bytes], n: int) -> tuple[bytes, IO[bytes]]:

@@ -9,11 +9,14 @@ Tests call :func:`clear_cache` after changing the environment.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import importlib
 import os
 import sys
 from typing import Any
 
+from airflow_results_provider.exceptions import ResultConfigError
 from airflow_results_provider.get_provider_info import RESULTS_CONFIG_OPTIONS
 
 SECTION = "results"
@@ -36,14 +39,14 @@ def _as_bool(option: str, value: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"[{SECTION}] {option} must be a boolean, got {value!r}")
+    raise ResultConfigError(f"[{SECTION}] {option} must be a boolean, got {value!r}")
 
 
 def _as_int(option: str, value: str) -> int:
     try:
         return int(value.strip())
     except ValueError:
-        raise ValueError(f"[{SECTION}] {option} must be an integer, got {value!r}") from None
+        raise ResultConfigError(f"[{SECTION}] {option} must be an integer, got {value!r}") from None
 
 
 @functools.cache
@@ -91,7 +94,7 @@ def xcom_serializer() -> str:
     """``[results] xcom_serializer``: ``auto``, ``json`` or ``pickle``."""
     value = _raw("xcom_serializer").strip().lower()
     if value not in {"auto", "json", "pickle"}:
-        raise ValueError(f"[{SECTION}] xcom_serializer must be auto, json or pickle, got {value!r}")
+        raise ResultConfigError(f"[{SECTION}] xcom_serializer must be auto, json or pickle, got {value!r}")
     return value
 
 
@@ -100,7 +103,7 @@ def purge() -> str:
     """``[results] purge``: ``never`` or ``on_clear``."""
     value = _raw("purge").strip().lower()
     if value not in {"never", "on_clear"}:
-        raise ValueError(f"[{SECTION}] purge must be never or on_clear, got {value!r}")
+        raise ResultConfigError(f"[{SECTION}] purge must be never or on_clear, got {value!r}")
     return value
 
 
@@ -108,6 +111,42 @@ def purge() -> str:
 def signing_key() -> str:
     """``[results] signing_key`` (sensitive): HMAC key of XCom envelopes ("" = unsigned)."""
     return _raw("signing_key")
+
+
+@functools.cache
+def trusted_stores() -> tuple[str, ...]:
+    """``[results] trusted_stores``: extra store specs unsigned envelopes may point into."""
+    return tuple(part.strip() for part in _raw("trusted_stores").split(",") if part.strip())
+
+
+@functools.cache
+def allow_unsigned_pickle() -> bool:
+    """``[results] allow_unsigned_pickle``: load pickles of envelopes without a valid signature."""
+    return _as_bool("allow_unsigned_pickle", _raw("allow_unsigned_pickle"))
+
+
+_DERIVATION_LABEL = b"airflow-results-provider xcom envelope signing v2"
+
+
+@functools.cache
+def envelope_signing_key() -> bytes:
+    """The key XCom envelopes are signed with: ``[results] signing_key``, else one derived from
+    ``[api] secret_key`` (shared by every component of a deployment), else empty (no signing possible)."""
+    explicit = signing_key()
+    if explicit:
+        return explicit.encode()
+    shared = _api_secret_key()
+    if not shared:
+        return b""
+    return hmac.new(shared.encode(), _DERIVATION_LABEL, hashlib.sha256).digest()
+
+
+def _api_secret_key() -> str:
+    try:
+        from airflow.configuration import conf
+    except ImportError:
+        return os.environ.get("AIRFLOW__API__SECRET_KEY", "")
+    return conf.get("api", "secret_key", fallback="") or ""
 
 
 def _core_option(option: str) -> str:
@@ -177,6 +216,9 @@ _GETTERS: tuple[Any, ...] = (
     xcom_serializer,
     purge,
     signing_key,
+    trusted_stores,
+    allow_unsigned_pickle,
+    envelope_signing_key,
 )
 
 

@@ -35,6 +35,20 @@ class SerializationError(ResultError, ValueError):
     """A value could not be serialized or a payload could not be deserialized."""
 
 
+class ResultWriteError(ResultError, OSError):
+    """Storing a payload failed (disk full, read-only file system, permission denied, store unreachable); the
+    previous payload at that location is intact."""
+
+
+class ResultConfigError(ResultError, ValueError):
+    """A ``[results]`` option has an invalid value (names the option and the value)."""
+
+
+class UntrustedEnvelopeError(ResultIntegrityError):
+    """An XCom row that looks like a Result envelope fails the checks a reader makes before touching storage
+    (signature, identity, store, key, serializer): nothing was read, imported or unpickled."""
+
+
 class ResultNotWritableError(ResultError, ValueError):
     """This Result type cannot be written (``ConstantResult``, ``SecretResult``)."""
 
@@ -55,12 +69,15 @@ __all__ = [
     "InvalidLocationError",
     "LocationCollisionError",
     "LocationTemplateError",
+    "ResultConfigError",
     "ResultError",
     "ResultIntegrityError",
     "ResultNotFoundError",
     "ResultNotImplementedError",
     "ResultNotWritableError",
     "ResultTooLargeError",
+    "ResultWriteError",
     "SerializationError",
+    "UntrustedEnvelopeError",
     "missing_extra_error",
 ]

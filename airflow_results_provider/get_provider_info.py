@@ -80,12 +80,30 @@ RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "on_clear",
     ),
     "signing_key": _option(
-        "Secret key for HMAC-signing XCom envelopes. When set, envelopes are signed on write, and a pickled "
-        "payload is only loaded when the signature verifies.",
+        "Secret key for HMAC-signing XCom envelopes. Envelopes are always signed: when this is empty, the key "
+        "is derived from ``[api] secret_key`` (which every Airflow component of a deployment already shares). "
+        "A reader verifies the signature, and that it covers the very XCom row being pulled (DAG, task, run, "
+        "map index, key), before it touches the payload.",
         "string",
         "",
         None,
         sensitive=True,
+    ),
+    "trusted_stores": _option(
+        "Extra stores (comma-separated, same forms as ``default_result``) that unsigned XCom envelopes may "
+        "point into, besides ``xcom_result`` and ``default_result``. Signed envelopes may point anywhere their "
+        "writer (a worker holding the key) wrote.",
+        "string",
+        "",
+        "s3://archive-bucket/results",
+    ),
+    "allow_unsigned_pickle": _option(
+        "Load pickled payloads of XCom envelopes that carry no valid signature (e.g. written before signing was "
+        "enabled). Anyone who can write an XCom row (REST API, a task's return value) could then make a worker "
+        "unpickle a file from a trusted store: keep it False unless you migrate old rows.",
+        "boolean",
+        "False",
+        "True",
     ),
 }
 

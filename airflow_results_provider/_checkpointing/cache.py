@@ -7,11 +7,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_results_provider._checkpointing.options import MISS
+from airflow_results_provider._checkpointing.options import MISS, UNREADABLE
 from airflow_results_provider.cache_validators import CacheEntry, CacheValidator, duration_only
-from airflow_results_provider.exceptions import ResultError, SerializationError
+from airflow_results_provider.exceptions import SerializationError
 from airflow_results_provider.results.base import Result
-from airflow_results_provider.templating.filters import path_safe
+from airflow_results_provider.templating.filters import path_safe_unique
 
 
 class TaskCache:
@@ -41,7 +41,7 @@ class TaskCache:
         self.log = log
         key = cache_key or f"{variables.get('dag_id')}.{variables.get('task_id')}"
         index = variables.get("map_index")
-        self.location = f"_cache/{path_safe(key)}/{'task' if index is None else index}.pkl"
+        self.location = f"_cache/{path_safe_unique(key)}/{'task' if index is None else index}.pkl"
 
     def read(self) -> Any:
         """The cached value when an entry exists and the validator accepts it, else :data:`MISS`."""
@@ -50,7 +50,7 @@ class TaskCache:
             if not store.exists(location):
                 return MISS
             entry = store.read(location).value
-        except ResultError as exc:
+        except UNREADABLE as exc:
             self.log.warning("Cache entry %s is unreadable; running the task: %s", store.uri(location), exc)
             return MISS
         if not isinstance(entry, CacheEntry):

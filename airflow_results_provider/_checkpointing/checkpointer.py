@@ -14,7 +14,12 @@ from typing import Any
 
 from airflow_results_provider._checkpointing.cache import TaskCache
 from airflow_results_provider._checkpointing.loops import LoopCheckpoints, loop_variables, run_loop
-from airflow_results_provider._checkpointing.options import MISS, CheckpointOptions, bookkeeping_store
+from airflow_results_provider._checkpointing.options import (
+    MISS,
+    UNREADABLE,
+    CheckpointOptions,
+    bookkeeping_store,
+)
 from airflow_results_provider._identity import check_no_collision
 from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results._store_spec import default_result
@@ -96,7 +101,7 @@ class TaskCheckpointer:
             found = self.result.read(location)
         except ResultNotFoundError:
             return MISS
-        except ResultError as exc:
+        except UNREADABLE as exc:  # corrupt or undecodable: a miss; an unreachable store is an error
             self.log.warning(
                 "Result at task target %s is unreadable; running the task and overwriting it: %s",
                 self.uri(location),

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_results_provider.exceptions import ResultError
+from airflow_results_provider._checkpointing.options import UNREADABLE
+from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.templating.filters import default_location
 
@@ -66,8 +67,9 @@ class LoopCheckpoints:
             state = store.read(location).value
             found = self.result.read(state["location"])
             value = (
-                found.value if isinstance(found, Result) else found  # a Prefect-style read may return the value
-        except (ResultError, KeyError, TypeError) as exc:
+                found.value if isinstance(found, Result) else found
+            )  # a Prefect-style read may return the value
+        except (*UNREADABLE, ResultNotFoundError, KeyError, TypeError) as exc:
             self.log.warning(
                 "Loop state at %s is unusable; starting the loop over: %s", self._uri(store, location), exc
             )

@@ -9,12 +9,17 @@ from typing import Any
 
 from airflow_results_provider import config
 from airflow_results_provider.cache_validators import CacheValidator
+from airflow_results_provider.exceptions import ResultIntegrityError, SerializationError
 from airflow_results_provider.results._store_spec import default_result
 from airflow_results_provider.results.base import Location, Result
 from airflow_results_provider.serializers.base import Serializer
 
 #: Returned by lookups that found nothing usable (``None`` is a legitimate cached value).
 MISS: Any = type("Miss", (), {"__repr__": lambda self: "MISS", "__bool__": lambda self: False})()
+
+#: Read errors that make a stored value unusable (a cache miss with a warning). Every other ResultError (store
+#: unreachable, permission denied, bad location) fails the task: rerunning would not fix it.
+UNREADABLE: tuple[type[Exception], ...] = (ResultIntegrityError, SerializationError)
 
 OPTION_NAMES = ("result", "checkpoint", "target", "cache_for", "cache_validator", "cache_key")
 

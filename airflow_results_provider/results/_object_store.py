@@ -26,6 +26,7 @@ from airflow_results_provider.exceptions import (
     InvalidLocationError,
     ResultError,
     ResultNotFoundError,
+    ResultWriteError,
     SerializationError,
     missing_extra_error,
 )
@@ -33,7 +34,21 @@ from airflow_results_provider.results.base import Location, PayloadWriter, Resul
 from airflow_results_provider.serializers.base import Serializer
 
 PART_SIZE = 8 * 1024 * 1024
+#: Actions whose failure leaves the previous payload in place and is reported as ResultWriteError.
+_WRITE_ACTIONS = frozenset(
+    {
+        "write",
+        "upload",
+        "multipart upload",
+        "multipart completion",
+        "block upload",
+        "block list commit",
+        "move into place",
+    }
+)
 _RAISE: Any = object()
+#: S3, GCS and Azure limit an object key (blob name) to 1,024 bytes.
+_MAX_KEY_BYTES = 1024
 
 
 class ObjectStoreResult(Result):
@@ -109,6 +124,11 @@ class ObjectStoreResult(Result):
             raise InvalidLocationError(
                 f"{type(self).__name__} location {location!r} must be a relative key (under {self.uri('')})"
             )
+        if "\x00" in location or len(self.key(location).encode("utf-8", "surrogateescape")) > _MAX_KEY_BYTES:
+            raise InvalidLocationError(
+                f"{type(self).__name__} location {location!r} holds a NUL byte or makes a key longer than "
+                f"{_MAX_KEY_BYTES} bytes"
+            )
         parts = location.split("/")
         if ".." in parts or posixpath.normpath(location) != location.rstrip("/"):
             raise InvalidLocationError(
@@ -131,10 +151,12 @@ class ObjectStoreResult(Result):
     def _fail(self, exc: Exception, key: str, action: str) -> Exception:
         """The typed error for a failed provider call: not found, or a ResultError naming bucket and key."""
         uri = self._key_uri(key)
-        if self._is_not_found(exc):
+        writing = action in _WRITE_ACTIONS
+        if self._is_not_found(exc) and not writing:
             return ResultNotFoundError(f"No result at {uri}")
         what = f"{self.provider} {action}".lstrip()
-        return ResultError(f"{what} of {uri} failed ({self._error_detail(exc)}): {exc}")
+        error = ResultWriteError if writing else ResultError
+        return error(f"{what} of {uri} failed ({self._error_detail(exc)}): {exc}")
 
     def _call(self, key: str, action: str, call: Callable[[], Any], missing: Any = _RAISE) -> Any:
         """Run one provider call; "not found" returns ``missing`` when given, any other error is :meth:`_fail`."""

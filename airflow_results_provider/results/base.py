@@ -7,15 +7,22 @@ import gc
 import io
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import IO, Any, ClassVar
 
 from airflow_results_provider._identity import check_no_collision, task_label
-from airflow_results_provider._metadata import build_metadata, make_preview
-from airflow_results_provider._streams import CHUNK_SIZE, HashingReader, HashingWriter
+from airflow_results_provider._metadata import (
+    accepted_digests,
+    build_metadata,
+    committed_digests,
+    final_metadata,
+    make_preview,
+)
+from airflow_results_provider._streams import CHUNK_SIZE, HashingReader, HashingWriter, verified_source
 from airflow_results_provider.exceptions import (
     ResultIntegrityError,
     ResultNotImplementedError,
+    ResultWriteError,
     SerializationError,
 )
 from airflow_results_provider.serializers.base import Serializer
@@ -147,56 +154,68 @@ class Result:
     def write(self, value_: Any, **context: Any) -> Result:
         """Store ``value_`` at the rendered location and return a new Result holding value and location.
 
-        The write is atomic: a failed or interrupted write leaves the previous payload at that location intact.
+        The write is atomic: a failed or interrupted write leaves the previous payload at that location intact,
+        and the location always holds one writer's payload with that writer's metadata.
 
         :raises SerializationError: the value cannot be serialized (names the serializer, task and location).
+        :raises ResultWriteError: the store refused the bytes (disk full, read-only, permission denied).
+        :raises LocationCollisionError: another map index of the same task wrote this location in this run.
         """
         variables = build_location_context(context)
         new = self.format(**variables)
         new.value = value_
         location = new.location
-        previous = self._safe_previous_metadata(location)
-        check_no_collision(previous, variables, self.uri(location))
+        uri = self.uri(location)
         writer = self._open_writer(location)
         try:
             hashing = HashingWriter(writer)
-            buffered = io.BufferedWriter(hashing, CHUNK_SIZE)
             try:
+                buffered = io.BufferedWriter(hashing, CHUNK_SIZE)
                 new.serializer.dump(value_, buffered)
                 buffered.flush()
-            except SerializationError as exc:
-                raise SerializationError(
-                    f"{exc} (task {task_label(variables)}, location {self.uri(location)})"
-                ) from exc
             except Exception as exc:
+                if hashing.error is not None:  # the store failed, not the serializer
+                    raise ResultWriteError(f"Cannot write the result at {uri}: {hashing.error}") from exc
+                if isinstance(exc, SerializationError):
+                    raise SerializationError(f"{exc} (task {task_label(variables)}, location {uri})") from exc
                 raise SerializationError(
                     f"{type(new.serializer).__name__} ({new.serializer.label}) could not serialize a "
                     f"{type(value_).__module__}.{type(value_).__qualname__} for task {task_label(variables)} "
-                    f"at {self.uri(location)}: {type(exc).__name__}: {exc}"
+                    f"at {uri}: {type(exc).__name__}: {exc}"
                 ) from exc
             metadata = build_metadata(
                 result_type=type(self).__name__,
-                uri=self.uri(location),
+                uri=uri,
                 serializer=new.serializer.label,
                 size=hashing.size,
                 sha256=hashing.hexdigest(),
                 value=value_,
                 context=variables,
-                # Lets a reader tell "old payload, new metadata" (interrupted between the two commits) from
-                # corruption: metadata is committed first, the payload second.
-                previous_sha256=(previous or {}).get("sha256"),
                 **self._extra_metadata(location),
             )
-            self._write_metadata(location, metadata)
-            writer.commit()
+            with self._commit_lock(location):
+                previous = self._safe_previous_metadata(location)
+                check_no_collision(previous, variables, uri)
+                # Commit protocol: a "pending" sidecar naming what the location may still hold if this write
+                # dies before its payload lands, the payload, then the final sidecar. A reader accepts the
+                # payload only when its sha256 is one the sidecar names, so payload and metadata never disagree
+                # and the previous value survives any number of killed writes.
+                pending = {**metadata, "pending": True, "candidates": committed_digests(previous)}
+                self._write_metadata(location, pending)
+                writer.commit()
+                self._write_metadata(location, metadata)
         except BaseException:
             writer.abort()
             raise
         new.metadata = metadata
         return new
 
-    def read(self, location: str) -> Result:
+    def read(self, location: str, *, sha256: str | None = None) -> Result:
         """A new Result holding the value stored at ``location`` (an already rendered location).
+
+        The payload's sha256 is checked against ``sha256`` when given (e.g. from a signed XCom envelope), else
+        against the metadata stored beside it. A serializer that can run code while loading (pickle) only ever
+        sees bytes that were verified first, and exactly those bytes.
 
         :raises ResultNotFoundError: nothing is stored there.
         :raises ResultIntegrityError: the payload does not match its recorded sha256.
@@ -205,46 +224,55 @@ class Result:
         self._check_location(location)
         new = self.copy()
         new.location = location
-        metadata = self._read_metadata(location)
+        metadata = None if sha256 else self._read_metadata(location)
+        accepted = {sha256} if sha256 else accepted_digests(metadata)
         error: Exception | None = None
         with self._open_reader(location) as raw:
-            hashing = HashingReader(raw)
-            buffered = io.BufferedReader(hashing, CHUNK_SIZE)
-            try:
-                with _gc_paused():
-                    value = self.serializer.load(buffered)
-            except Exception as exc:
-                value, error = None, exc
-            hashing.drain()
-        expected = metadata.get("sha256") if metadata else None
-        if expected:
-            digest = hashing.hexdigest()
-            if digest != expected:
-                if digest == metadata.get("previous_sha256"):
-                    log.warning(
-                        "%s: metadata is newer than the payload (interrupted write?)", self.uri(location)
-                    )
-                    metadata = None
-                else:
-                    raise ResultIntegrityError(
-                        f"Result at {self.uri(location)} is corrupt: sha256 {digest} does not match the "
-                        f"recorded {expected} ({hashing.size} bytes read, {metadata.get('size')} written)"
-                    ) from error
+            if accepted and self.serializer.loads_code:
+                with verified_source(raw, accepted, self._corrupt_error(location, metadata)) as source:
+                    digest, size = source.digest, source.size
+                    with _gc_paused():
+                        value = self.serializer.load(io.BufferedReader(source.reader, CHUNK_SIZE))
+            else:
+                hashing = HashingReader(raw)
+                try:
+                    with _gc_paused():
+                        value = self.serializer.load(io.BufferedReader(hashing, CHUNK_SIZE))
+                except Exception as exc:
+                    value, error = None, exc
+                hashing.drain()
+                digest, size = hashing.hexdigest(), hashing.size
+                if accepted and digest not in accepted:
+                    raise self._corrupt_error(location, metadata)(digest, size) from error
         if error is not None:
             if isinstance(error, SerializationError):
                 raise SerializationError(f"{error} (location {self.uri(location)})") from error
             raise SerializationError(
                 f"{type(self.serializer).__name__} could not read {self.uri(location)}: {error!r}"
             ) from error
+        if metadata and digest != metadata.get("sha256"):
+            log.warning("%s: metadata is newer than the payload (interrupted write?)", self.uri(location))
+            metadata = None
         new.value = value
-        new.metadata = metadata or build_metadata(
+        new.metadata = final_metadata(metadata) or build_metadata(
             result_type=type(self).__name__,
             uri=self.uri(location),
             serializer=self.serializer.label,
-            size=hashing.size,
-            sha256=hashing.hexdigest(),
+            size=size,
+            sha256=digest,
         )
         return new
+
+    def _corrupt_error(self, location: str, metadata: Mapping[str, Any] | None) -> Callable[..., Exception]:
+        def error(digest: str, size: int) -> Exception:
+            recorded = (metadata or {}).get("sha256", "the expected digest")
+            written = (metadata or {}).get("size")
+            return ResultIntegrityError(
+                f"Result at {self.uri(location)} is corrupt: sha256 {digest} does not match {recorded} "
+                f"({size} bytes read" + (f", {written} written)" if written is not None else ")")
+            )
+
+        return error
 
     def exists(self, location: Location | None = None, **context: Any) -> bool:
         """Whether a payload is stored at ``location`` (rendered with ``context``): one stat/HEAD, no read.
@@ -306,6 +334,11 @@ class Result:
 
     def _read_metadata(self, location: str) -> dict[str, Any] | None:
         return None
+
+    def _commit_lock(self, location: str) -> AbstractContextManager[Any]:
+        """Held while a write commits (sidecar, payload, sidecar): a per-location lock where the store has
+        one, so concurrent writers commit one after the other."""
+        return nullcontext()
 
     def _extra_metadata(self, location: str) -> dict[str, Any]:
         """Store-specific metadata (e.g. ``url``: an https console link) added on write."""

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import logging
 import os
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from airflow_results_provider._metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
-from airflow_results_provider.exceptions import InvalidLocationError, ResultError, ResultNotFoundError
+from airflow_results_provider.exceptions import (
+    InvalidLocationError,
+    ResultError,
+    ResultNotFoundError,
+    ResultWriteError,
+)
 from airflow_results_provider.results.base import Location, PayloadWriter, Result
 from airflow_results_provider.serializers.base import Serializer
+
+#: The longest file name most file systems allow (ext4, xfs, tmpfs, APFS).
+_MAX_NAME_BYTES = 255
 
 
 @functools.cache
@@ -34,16 +43,28 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_TEMP_SUFFIX = ".tmp"
+
+
+def _temp_prefix(final_path: str) -> str:
+    return f".{os.path.basename(final_path)}."
+
+
 class _AtomicFileWriter(PayloadWriter):
-    """Temp file in the target's directory; ``commit`` = flush + fsync + ``os.replace`` + directory fsync."""
+    """Temp file in the target's directory; ``commit`` = flush + fsync + ``os.replace`` + directory fsync.
+
+    The writer holds an exclusive ``flock`` on its temp file while it lives, so :func:`sweep_dead_temp_files`
+    can tell the temp files of killed writers (lock free) from those of writers still at work.
+    """
 
     def __init__(self, final_path: str) -> None:
         self.final_path = final_path
         directory = os.path.dirname(final_path)
         os.makedirs(directory, exist_ok=True)
         fd, self.temp_path = tempfile.mkstemp(
-            dir=directory, prefix=f".{os.path.basename(final_path)}.", suffix=".tmp"
+            dir=directory, prefix=_temp_prefix(final_path), suffix=_TEMP_SUFFIX
         )
+        fcntl.flock(fd, fcntl.LOCK_EX)
         os.fchmod(fd, _file_mode())
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._done = False
@@ -86,6 +107,48 @@ def _warn_if_distributed() -> None:
 def write_file_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix."""
     _AtomicFileWriter(path).write_and_commit(data)
+
+
+def sweep_dead_temp_files(final_path: str) -> int:
+    """Delete temp files that killed writers left beside ``final_path`` (their ``flock`` is free); return how
+    many. Temp files of writers still at work are locked and kept."""
+    directory, prefix = os.path.dirname(final_path), _temp_prefix(final_path)
+    removed = 0
+    try:
+        entries = [
+            e for e in os.scandir(directory) if e.name.startswith(prefix) and e.name.endswith(_TEMP_SUFFIX)
+        ]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live writer holds it
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+        finally:
+            os.close(fd)
+    return removed
+
+
+@contextlib.contextmanager
+def _location_lock(final_path: str) -> Iterator[None]:
+    """Exclusive lock of the payload's directory (``flock`` on the directory itself, so no lock files), held
+    only while a write commits; released by the kernel when its holder dies, so a killed writer never blocks
+    the next one."""
+    fd = os.open(os.path.dirname(final_path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class LocalResult(Result):
@@ -141,25 +204,50 @@ class LocalResult(Result):
     def path(self, location: str) -> str:
         """Absolute file path of ``location``.
 
-        :raises InvalidLocationError: a relative location escapes ``dir`` or uses ``..``.
+        :raises InvalidLocationError: a relative location escapes ``dir`` (``..`` or a symlink leading out),
+            or a location is empty, holds a NUL byte or a name longer than the file system allows.
         """
         if not location or not str(location).strip():
             raise InvalidLocationError(f"{type(self).__name__}: empty location")
         location = os.fspath(location)
-        if ".." in Path(location).parts:
+        if "\x00" in location:
+            raise InvalidLocationError(f"{type(self).__name__}: location {location!r} contains a NUL byte")
+        parts = Path(location).parts
+        if ".." in parts:
             raise InvalidLocationError(
                 f"{type(self).__name__}: location {location!r} contains '..'; locations may not leave their base "
                 f"directory {self.base_dir}"
+            )
+        if any(len(part.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES for part in parts):
+            raise InvalidLocationError(
+                f"{type(self).__name__}: location {location!r} has a name longer than {_MAX_NAME_BYTES} bytes"
             )
         if os.path.isabs(location):
             return os.path.normpath(location)
         base = self.base_dir
         full = os.path.normpath(os.path.join(base, location))
-        if os.path.commonpath([base, full]) != base or full == base:
+        real_base = os.path.realpath(base)
+        real = os.path.realpath(full)
+        if full == base or os.path.commonpath([real_base, real]) != real_base:
             raise InvalidLocationError(
                 f"{type(self).__name__}: location {location!r} escapes its base directory {base}"
+                + (f" (through a symlink to {real})" if os.path.commonpath([base, full]) == base else "")
             )
         return full
+
+    def format(self, **context: Any) -> Result:
+        new = super().format(**context)
+        template = self.location
+        template_is_absolute = callable(template) or (
+            isinstance(template, str) and os.path.isabs(template.strip())
+        )
+        if os.path.isabs(new.location) and not template_is_absolute:
+            raise InvalidLocationError(
+                f"{type(self).__name__}: location template {template!r} rendered the absolute path "
+                f"{new.location!r}; only a template that is itself absolute may write outside {self.base_dir} "
+                "(a template variable, e.g. a DAG param, must not choose where files go)"
+            )
+        return new
 
     def uri(self, location: str) -> str:
         return Path(self.path(location)).as_uri()
@@ -175,16 +263,30 @@ class LocalResult(Result):
         path = self.path(location)
         try:
             return _AtomicFileWriter(path)
-        except (NotADirectoryError, FileExistsError, PermissionError, IsADirectoryError) as exc:
-            raise ResultError(f"Cannot write a result at {self.uri(location)}: {exc}") from exc
+        except OSError as exc:
+            raise ResultWriteError(f"Cannot write a result at {self.uri(location)}: {exc}") from exc
 
-    @contextmanager
+    @contextlib.contextmanager
+    def _commit_lock(self, location: str) -> Iterator[None]:
+        path = self.path(location)
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(_location_lock(path))
+            except OSError as exc:
+                raise ResultWriteError(f"Cannot lock {self.uri(location)} for writing: {exc}") from exc
+            stack.callback(sweep_dead_temp_files, path + METADATA_SUFFIX)
+            stack.callback(sweep_dead_temp_files, path)
+            yield
+
+    @contextlib.contextmanager
     def _open_reader(self, location: str) -> Iterator[IO[bytes]]:
         path = self.path(location)
         try:
             handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise ResultNotFoundError(f"No result at {self.uri(location)}") from exc
+        except OSError as exc:
+            raise ResultError(f"Cannot read the result at {self.uri(location)}: {exc}") from exc
         with handle:
             yield handle
 
@@ -193,6 +295,8 @@ class LocalResult(Result):
             st = os.stat(self.path(location))
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            raise ResultError(f"Cannot check the result at {self.uri(location)}: {exc}") from exc
         if not stat.S_ISREG(st.st_mode):
             return None
         return {"size": st.st_size, "mtime": st.st_mtime}
@@ -200,13 +304,13 @@ class LocalResult(Result):
     def _delete(self, location: str) -> bool:
         path = self.path(location)
         try:
-            os.unlink(path + METADATA_SUFFIX)
-        except FileNotFoundError:
-            pass
-        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path + METADATA_SUFFIX)
             os.unlink(path)
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            raise ResultError(f"Cannot delete the result at {self.uri(location)}: {exc}") from exc
         return True
 
     def _read_metadata(self, location: str) -> dict[str, Any] | None:
@@ -215,7 +319,12 @@ class LocalResult(Result):
                 data = handle.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            raise ResultError(f"Cannot read the metadata of {self.uri(location)}: {exc}") from exc
         return decode_metadata(data, self.uri(location))
 
     def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
-        write_file_atomically(self.path(location) + METADATA_SUFFIX, encode_metadata(metadata))
+        try:
+            write_file_atomically(self.path(location) + METADATA_SUFFIX, encode_metadata(metadata))
+        except OSError as exc:
+            raise ResultWriteError(f"Cannot write the metadata of {self.uri(location)}: {exc}") from exc

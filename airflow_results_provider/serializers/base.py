@@ -31,6 +31,12 @@ class Serializer:
     extension: ClassVar[str] = ""
 
     @property
+    def loads_code(self) -> bool:
+        """Whether loading a payload can run code (pickle): such payloads are verified before a byte is loaded.
+        True unless a serializer says otherwise."""
+        return True
+
+    @property
     def label(self) -> str:
         """Name recorded in metadata and envelopes (e.g. ``pickle``, ``pandas-parquet``, ``zstd+json``)."""
         return self.name

@@ -6,6 +6,7 @@ import io
 from collections.abc import Callable
 from typing import IO, Any, ClassVar
 
+from airflow_results_provider._streams import ForwardOnlyReader
 from airflow_results_provider.exceptions import SerializationError, missing_extra_error
 from airflow_results_provider.serializers.base import Serializer
 
@@ -257,8 +258,12 @@ class CompressedSerializer(Serializer):
         return f"{inner}.{codec}" if inner else codec
 
     @property
+    def loads_code(self) -> bool:
+        return self.serializer.loads_code
+
+    @property
     def label(self) -> str:
-        return f"{self.format or 'custom'}+{self.serializer.name}"
+        return f"{self.format or 'custom'}+{self.serializer.label}"
 
     def serialize(self, value: Any) -> bytes:
         buffer = io.BytesIO()
@@ -291,7 +296,9 @@ class CompressedSerializer(Serializer):
             return self.serializer.deserialize(data)
         reader = CODECS[self.format][1](fileobj, **self.decompress_kwargs)
         try:
-            return self.serializer.load(reader)
+            # Decompressors claim to be seekable but rewind by re-reading their source: the inner serializer
+            # must treat the stream as forward-only (pyarrow then buffers it once instead of failing).
+            return self.serializer.load(io.BufferedReader(ForwardOnlyReader(reader), 1024 * 1024))
         except SerializationError:
             raise
         except Exception as exc:

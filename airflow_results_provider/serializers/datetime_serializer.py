@@ -21,6 +21,10 @@ class DateTimeSerializer(Serializer):
     name: ClassVar[str] = "datetime"
     extension: ClassVar[str] = "txt"
 
+    @property
+    def loads_code(self) -> bool:
+        return False
+
     def serialize(self, value: Any) -> bytes:
         if not isinstance(value, (dt.datetime, dt.date)):
             raise self._error("serialize", TypeError("expected a datetime or date"), value)

@@ -22,6 +22,10 @@ class JSONSerializer(Serializer):
     name: ClassVar[str] = "json"
     extension: ClassVar[str] = "json"
 
+    @property
+    def loads_code(self) -> bool:
+        return False
+
     def serialize(self, value: Any) -> bytes:
         try:
             return json.dumps(value, allow_nan=False).encode()

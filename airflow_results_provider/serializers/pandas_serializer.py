@@ -58,6 +58,10 @@ class PandasSerializer(Serializer):
         return {"excel": "xlsx", "stata": "dta", "pickle": "pkl"}.get(self.file_type, self.file_type)
 
     @property
+    def loads_code(self) -> bool:
+        return self.file_type == "pickle"
+
+    @property
     def label(self) -> str:
         return f"pandas-{self.file_type}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import string
+from _string import formatter_field_name_split as _formatter_field_name_split
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,36 @@ def _jinja_env():
     )
     env.filters["path_safe"] = path_safe
     return env
+
+
+class _SandboxedFormatter(string.Formatter):
+    """``str.format`` with Jinja's sandbox rules: no ``_``-prefixed attributes or keys, no unsafe attributes
+    (``__globals__``, ``func_code``, ...), so a template cannot walk from a context object to the interpreter."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        first, rest = _formatter_field_name_split(field_name)
+        obj = self.get_value(first, args, kwargs)
+        env = _jinja_env()
+        for is_attribute, name in rest:
+            if is_attribute:
+                value = getattr(obj, name, None)
+                if name.startswith("_") or not env.is_safe_attribute(obj, name, value):
+                    raise LocationTemplateError(
+                        f"Location template field {field_name!r}: attribute {name!r} is not allowed "
+                        "(templates may not read private or unsafe attributes)"
+                    )
+                obj = getattr(obj, name)
+            else:
+                if isinstance(name, str) and name.startswith("_"):
+                    raise LocationTemplateError(
+                        f"Location template field {field_name!r}: key {name!r} is not allowed "
+                        "(templates may not read private keys)"
+                    )
+                obj = obj[name]
+        return obj, first
+
+
+_FORMATTER = _SandboxedFormatter()
 
 
 @functools.lru_cache(maxsize=512)
@@ -73,13 +104,15 @@ def render_location(template: str, context: Mapping[str, Any]) -> str:
             raise LocationTemplateError(f"Location template {template!r} failed: {exc!r}") from exc
     elif "{" in template:
         try:
-            rendered = string.Formatter().vformat(template, (), context)
+            rendered = _FORMATTER.vformat(template, (), context)
         except KeyError as exc:
             raise _missing_error(template, [str(exc.args[0])], context) from exc
         except IndexError as exc:
             raise LocationTemplateError(
                 f"Location template {template!r} uses a positional field; name the variable, e.g. {{task_name}}"
             ) from exc
+        except LocationTemplateError:
+            raise
         except (AttributeError, ValueError, TypeError) as exc:
             raise LocationTemplateError(f"Location template {template!r} failed: {exc}") from exc
     else:
@@ -87,4 +120,6 @@ def render_location(template: str, context: Mapping[str, Any]) -> str:
     rendered = rendered.strip()
     if not rendered:
         raise LocationTemplateError(f"Location template {template!r} rendered to an empty location")
+    if "\x00" in rendered:
+        raise LocationTemplateError(f"Location template {template!r} rendered a NUL character: {rendered!r}")
     return rendered

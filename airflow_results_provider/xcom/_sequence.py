@@ -67,16 +67,16 @@ class ResultSequence(Sequence):
             return self._cache[1]
         location = chunk_key(self._base_key, index, self._result.serializer.extension)
         try:
-            read = self._result.read(location)
+            # Verified against the envelope's digest of this chunk before a byte of it is deserialized.
+            read = self._result.read(location, sha256=self._envelope["chunks"][index])
         except ResultNotFoundError as exc:
             raise ResultNotFoundError(
                 f"XCom value of {describe(self._envelope)} is missing a chunk: {exc}"
             ) from exc
-        expected = self._envelope["chunks"][index]
-        if read.metadata.get("sha256") != expected:
+        except ResultIntegrityError as exc:
             raise ResultIntegrityError(
-                f"Chunk {index} of the XCom value of {describe(self._envelope)} does not match its envelope"
-            )
+                f"Chunk {index} of the XCom value of {describe(self._envelope)} does not match its envelope: {exc}"
+            ) from exc
         log.info(
             "Loaded chunk %s of %s of %s",
             index + 1,

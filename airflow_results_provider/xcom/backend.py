@@ -8,21 +8,25 @@ a value is actually offloaded or read.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
 from airflow_results_provider import config
 from airflow_results_provider._identity import map_index_or_none
+from airflow_results_provider.exceptions import UntrustedEnvelopeError
+from airflow_results_provider.serializers._labels import is_builtin_label
 from airflow_results_provider.xcom._envelope import (
     OWNER_CHECKPOINT,
     OWNER_XCOM,
     build_envelope,
     describe,
     is_envelope,
-    verify,
+    looks_like_envelope,
 )
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,18 @@ _BINARY_MODULES = ("numpy", "pandas", "pyarrow", "polars")
 _FEEDS_MAPPED_TASKS: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "results_feeds_mapped", default=False
 )
+#: The identity of the XCom row being pulled or deleted (DAG, task, run, map index, key): what an envelope
+#: must have been signed for. Set by get_one/get_all/delete, which know it; deserialize_value does not.
+_ROW: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("results_xcom_row", default=None)
+
+
+@contextlib.contextmanager
+def _pulling(**identity: Any) -> Iterator[None]:
+    token = _ROW.set(identity)
+    try:
+        yield
+    finally:
+        _ROW.reset(token)
 
 
 class ResultXComBackend(BaseXCom):
@@ -45,6 +61,39 @@ class ResultXComBackend(BaseXCom):
             super().set(key, value, _mapped_length=_mapped_length, **kwargs)
         finally:
             _FEEDS_MAPPED_TASKS.reset(token)
+
+    @classmethod
+    def get_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        run = None if kwargs.get("include_prior_dates") else run_id
+        with _pulling(
+            dag_id=dag_id, task_id=task_id, run_id=run, map_index=kwargs.get("map_index"), xcom_key=key
+        ):
+            return super().get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+
+    @classmethod
+    async def aget_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        run = None if kwargs.get("include_prior_dates") else run_id
+        with _pulling(
+            dag_id=dag_id, task_id=task_id, run_id=run, map_index=kwargs.get("map_index"), xcom_key=key
+        ):
+            return await super().aget_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+
+    @classmethod
+    def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        run = None if kwargs.get("include_prior_dates") else run_id
+        with _pulling(dag_id=dag_id, task_id=task_id, run_id=run, xcom_key=key):
+            return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+
+    @classmethod
+    async def aget_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        run = None if kwargs.get("include_prior_dates") else run_id
+        with _pulling(dag_id=dag_id, task_id=task_id, run_id=run, xcom_key=key):
+            return await super().aget_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+
+    @classmethod
+    def delete(cls, key: str, task_id: str, dag_id: str, run_id: str, map_index: int | None = None) -> None:
+        with _pulling(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, xcom_key=key):
+            super().delete(key, task_id, dag_id, run_id, map_index)
 
     @staticmethod
     def serialize_value(
@@ -69,7 +118,7 @@ class ResultXComBackend(BaseXCom):
             from airflow_results_provider._checkpointing import take_checkpoint
 
             checkpoint = take_checkpoint(dag_id, task_id, run_id, map_index, value)
-            if checkpoint is not None:
+            if checkpoint is not None and is_builtin_label(checkpoint.serializer.label):
                 return _envelope(
                     checkpoint.metadata or {},
                     checkpoint.store_spec(),
@@ -85,8 +134,8 @@ class ResultXComBackend(BaseXCom):
     @staticmethod
     def deserialize_value(result: Any) -> Any:
         value = result.value
-        if is_envelope(value):
-            return _read_envelope(value)
+        if looks_like_envelope(value):
+            return _read_envelope(value, _expected_identity(result))
         if isinstance(value, str) and "://" in value and _is_common_io_reference(value):
             return _read_common_io(result)
         return BaseXCom.deserialize_value(result)
@@ -94,15 +143,16 @@ class ResultXComBackend(BaseXCom):
     @classmethod
     def purge(cls, xcom: Any, *args: Any) -> None:
         """On ``[results] purge = on_clear``, delete the payload this backend wrote for ``xcom`` (never a
-        mixin checkpoint, never a value another backend wrote)."""
+        mixin checkpoint, never a value another backend wrote, never anything an envelope that fails the
+        reader's checks points at)."""
         value = getattr(xcom, "value", None)
         if config.purge() != "on_clear" or not is_envelope(value) or value.get("owner") != OWNER_XCOM:
             return
-        if signing_key := config.signing_key():
-            verify(value, signing_key)
-        from airflow_results_provider.xcom._envelope import result_for_envelope
-
-        result, location = result_for_envelope(value)
+        try:
+            result, location, _ = _open(value, _expected_identity(xcom))
+        except UntrustedEnvelopeError as exc:
+            log.warning("Not purging the payload of an XCom row that fails its checks: %s", exc)
+            return
         if value.get("kind") == "sequence":
             from airflow_results_provider.xcom._sequence import chunk_key
 
@@ -127,6 +177,8 @@ def _inline_json(value: Any) -> Any:
     module = type(value).__module__.split(".", 1)[0]
     if isinstance(value, (bytes, bytearray, memoryview)) or module in _BINARY_MODULES:
         return _OFFLOAD
+    if looks_like_envelope(value):
+        return _OFFLOAD  # a row holding it would read back as an envelope: store it, so it reads back as data
     from airflow_results_provider.xcom._jsonable import json_size_at_most
 
     threshold = config.xcom_inline_threshold()
@@ -206,42 +258,56 @@ def _envelope(
         map_index=ident["map_index"],
         xcom_key=ident["xcom_key"],
         extra=extra,
-        signing_key=config.signing_key(),
+        signing_key=config.envelope_signing_key(),
     )
 
 
-def _read_envelope(envelope: dict[str, Any]) -> Any:
-    from airflow_results_provider.exceptions import ResultIntegrityError, ResultNotFoundError
-    from airflow_results_provider.xcom._envelope import result_for_envelope
+def _expected_identity(row: Any) -> dict[str, Any]:
+    """What the envelope in ``row`` must have been signed for: the row being pulled (known to get_one/get_all/
+    delete), else the running task's DAG and run (a lazy sequence read by a mapped task of the same run)."""
+    expected = dict(_ROW.get() or {})
+    if not expected:
+        try:
+            from airflow.sdk import get_current_context
 
-    signing_key = config.signing_key()
-    if signing_key:
-        verify(envelope, signing_key)
-    result, location = result_for_envelope(envelope)
+            context = get_current_context()
+            expected = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"]}
+        except Exception:  # outside a task (e.g. tests calling the backend directly): nothing to compare
+            expected = {}
+    if getattr(row, "key", None) is not None:
+        expected.setdefault("xcom_key", row.key)
+    return expected
+
+
+def _open(envelope: dict[str, Any], expected: dict[str, Any]) -> tuple[Any, str, bool]:
+    from airflow_results_provider.xcom._envelope import open_envelope, trusted_store_specs
+
+    opened = open_envelope(
+        envelope,
+        expected=expected,
+        signing_key=config.envelope_signing_key(),
+        trusted_stores=trusted_store_specs(
+            (config.xcom_result(), config.default_result(), *config.trusted_stores())
+        ),
+        allow_unsigned_pickle=config.allow_unsigned_pickle(),
+    )
+    return opened.result, opened.key, opened.signed
+
+
+def _read_envelope(envelope: dict[str, Any], expected: dict[str, Any]) -> Any:
+    from airflow_results_provider.exceptions import ResultNotFoundError
+
+    result, location, _ = _open(envelope, expected)
     if envelope.get("kind") == "sequence":
         from airflow_results_provider.xcom._sequence import ResultSequence, resolving_for_expansion
 
         sequence = ResultSequence(envelope, result, location)
         return sequence if resolving_for_expansion() else sequence.materialize()
-    expected = envelope.get("sha256")
     try:
-        if signing_key and expected and "pickle" in result.serializer.label:
-            # Signed envelope: the payload must match it before anything is unpickled.
-            digest = result.checksum(location)
-            if digest != expected:
-                raise ResultIntegrityError(
-                    f"XCom payload of {describe(envelope)} has sha256 {digest}, the signed envelope says "
-                    f"{expected}: refusing to unpickle it"
-                )
-        read = result.read(location)
+        # The envelope's sha256 is verified before a byte is deserialized, on the bytes that get loaded.
+        return result.read(location, sha256=envelope.get("sha256")).value
     except ResultNotFoundError as exc:
         raise ResultNotFoundError(f"XCom value of {describe(envelope)} is missing: {exc}") from exc
-    actual = (read.metadata or {}).get("sha256")
-    if expected and actual and actual != expected:
-        raise ResultIntegrityError(
-            f"XCom payload of {describe(envelope)} has sha256 {actual}, the envelope says {expected}"
-        )
-    return read.value
 
 
 def _is_common_io_reference(value: str) -> bool:

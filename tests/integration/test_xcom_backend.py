@@ -280,8 +280,13 @@ def test_tampering_is_detected_and_signed_envelopes_are_enforced(
     with pytest.raises(ResultIntegrityError, match="signing_key"):
         read_row(forged, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
     unsigned = {k: v for k, v in envelope.items() if k != "hmac"}
-    with pytest.raises(ResultIntegrityError, match="missing or wrong HMAC"):
+    with pytest.raises(ResultIntegrityError, match="not a configured store"):
         read_row(unsigned, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+    # Unsigned envelopes are read only from a configured store, and only when nothing would be unpickled.
+    configured = {"AIRFLOW__RESULTS__SIGNING_KEY": "k3y", "AIRFLOW__RESULTS__XCOM_RESULT": envelope["store"]}
+    assert read_row(unsigned, monkeypatch, **configured) == {"rows": list(range(20000))}
+    with pytest.raises(ResultIntegrityError, match="would be unpickled"):
+        read_row(dict(unsigned, serializer="pickle"), monkeypatch, **configured)
 
     path = Path(envelope["location"].removeprefix("file://"))
     data = bytearray(path.read_bytes())

@@ -181,7 +181,7 @@ class ResultContract:
         result = make_result()
         first = result.write(1, **TASK_CONTEXT).location
         assert first == result.write(2, **TASK_CONTEXT).location
-        assert first.startswith("etl/manual__2024-01-02T03_04_05_00_00/extract/")
+        assert first.startswith("etl/manual__2024-01-02T03_04_05_00_00-34211930/extract/")
         mapped = {result.write(i, **TASK_CONTEXT, map_index=i).location for i in range(3)}
         assert len(mapped) == 3 and first not in mapped
 

@@ -169,10 +169,14 @@ def test_path_safe(raw, safe):
 def test_default_location_in_a_task_is_deterministic_and_distinct():
     base = build_location_context(fake_airflow_context())
     mapped = build_location_context(fake_airflow_context(map_index=2))
-    assert default_location(base, "pkl") == "etl/manual__2024-01-02T03_04_05_00_00/extract/return_value.pkl"
+    assert (
+        default_location(base, "pkl")
+        == "etl/manual__2024-01-02T03_04_05_00_00-34211930/extract/return_value.pkl"
+    )
     assert default_location(base, "pkl") == default_location(base, "pkl")
     assert (
-        default_location(mapped, "pkl") == "etl/manual__2024-01-02T03_04_05_00_00/extract/2/return_value.pkl"
+        default_location(mapped, "pkl")
+        == "etl/manual__2024-01-02T03_04_05_00_00-34211930/extract/2/return_value.pkl"
     )
     looping = dict(base, task_loop_active=True, task_loop_count=3)
     assert default_location(looping, "pkl").endswith("/extract/loop-3/return_value.pkl")
