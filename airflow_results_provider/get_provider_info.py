@@ -9,6 +9,10 @@ from typing import Any
 
 from airflow_results_provider import __version__
 
+#: The documentation site; the same URL as ``[project.urls] Documentation`` in pyproject.toml, from which
+#: Airflow fills ``documentation-url`` (shown on its Providers page) for installed distributions.
+DOCS_URL = "https://airflow-results-provider.readthedocs.io/"
+
 
 def _option(description: str, type_: str, default: str | None, example: str | None = None, **extra: Any):
     option: dict[str, Any] = {
@@ -116,6 +120,7 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Prefect 1.x style Results for Airflow: checkpointing, targets, caching, "
         "restart from failure and a Result-backed XCom backend.",
         "versions": [__version__],
+        "documentation-url": DOCS_URL,
         "task-decorators": [
             {"name": "result", "class-name": "airflow_results_provider.decorators.result.result_task"}
         ],
