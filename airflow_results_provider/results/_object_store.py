@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import json
 import posixpath
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
@@ -34,6 +37,10 @@ from airflow_results_provider.results.base import Location, PayloadWriter, Resul
 from airflow_results_provider.serializers.base import Serializer
 
 PART_SIZE = 8 * 1024 * 1024
+#: Suffix of the lease object held while a write to ``<key>`` commits.
+LOCK_SUFFIX = ".lock"
+#: Seconds a commit lease lives (a commit takes a few requests; a killed writer's lease expires after this).
+LOCK_TTL = 30.0
 #: Actions whose failure leaves the previous payload in place and is reported as ResultWriteError.
 _WRITE_ACTIONS = frozenset(
     {
@@ -64,6 +71,9 @@ class ObjectStoreResult(Result):
     #: Provider name in error messages (``S3 read of s3://bucket/key failed (...)``).
     provider: ClassVar[str] = ""
     _transient = ("_hook_cache",)
+    #: The store can create an object only if it is absent (S3 If-None-Match, GCS ifGenerationMatch=0, Azure
+    #: overwrite=False): commits are serialized per key with a lease object.
+    conditional_writes: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -171,6 +181,42 @@ class ObjectStoreResult(Result):
         url = self.console_url(self.key(location))
         return {"url": url} if url else {}
 
+    @contextmanager
+    def _commit_lock(self, location: str) -> Iterator[None]:
+        """A lease object ``<key>.lock`` created only if absent (a conditional PUT), so writers to one key
+        commit one after the other; a lease left by a killed writer expires after :data:`LOCK_TTL` seconds."""
+        if not self.conditional_writes:
+            yield
+            return
+        key = self.key(location) + LOCK_SUFFIX
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + 2 * LOCK_TTL
+        delay = 0.02
+        while True:
+            lease = json.dumps({"token": token, "expires": time.time() + LOCK_TTL}).encode()
+            if self._create_if_absent(key, lease):
+                break
+            held = _lease(self._get_small(key))
+            if held is not None and held.get("expires", 0) < time.time():
+                self._delete_key(key)  # the holder died: break its lease
+                continue
+            if time.monotonic() > deadline:
+                raise ResultWriteError(
+                    f"{self._key_uri(key)} stayed locked by another writer for {2 * LOCK_TTL:.0f} s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        try:
+            yield
+        finally:
+            held = _lease(self._get_small(key))
+            if held is not None and held.get("token") == token:
+                self._delete_key(key)
+
+    def _create_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if it does not exist; ``False`` when it does (stores with ``conditional_writes``)."""
+        raise NotImplementedError
+
     def read(self, location: str) -> Result:
         """:meth:`Result.read`; an empty object (0 bytes) reads as ``None``, as Prefect's GCS/Azure Results did."""
         try:
@@ -242,6 +288,16 @@ class ObjectStoreResult(Result):
 
     def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
         self._put_small(self.key(location) + METADATA_SUFFIX, encode_metadata(metadata))
+
+
+def _lease(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    try:
+        lease = json.loads(data)
+    except ValueError:
+        return {"expires": 0}  # unreadable: treat as expired
+    return lease if isinstance(lease, dict) else {"expires": 0}
 
 
 class BufferedPartWriter(PayloadWriter):

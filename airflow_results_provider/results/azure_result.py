@@ -54,6 +54,7 @@ class AzureResult(ObjectStoreResult):
         "WasbHook",
         "azure",
     )
+    conditional_writes: ClassVar[bool] = True
     provider: ClassVar[str] = "Azure"
 
     def __init__(
@@ -89,6 +90,15 @@ class AzureResult(ObjectStoreResult):
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
         return self._call(key, "read", lambda: _StreamReader(self._blob(key).download_blob()))
+
+    def _create_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            self._blob(key).upload_blob(data, overwrite=False)
+        except Exception as exc:
+            if type(exc).__name__ == "ResourceExistsError" or getattr(exc, "status_code", None) == 409:
+                return False
+            raise self._fail(exc, key, "write") from exc
+        return True
 
     def _head(self, key: str) -> dict[str, Any] | None:
         props = self._call(key, "properties request", lambda: self._blob(key).get_blob_properties(), None)

@@ -28,6 +28,7 @@ class GCSResult(ObjectStoreResult):
         "GCSHook",
         "google",
     )
+    conditional_writes: ClassVar[bool] = True
     provider: ClassVar[str] = "GCS"
 
     def __init__(
@@ -79,6 +80,15 @@ class GCSResult(ObjectStoreResult):
     def _delete_key(self, key: str) -> bool:
         deleted = self._call(key, "delete", lambda: self.client.bucket(self.bucket).blob(key).delete(), False)
         return deleted is not False
+
+    def _create_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.bucket(self.bucket).blob(key).upload_from_string(data, if_generation_match=0)
+        except Exception as exc:
+            if type(exc).__name__ == "PreconditionFailed" or getattr(exc, "code", None) == 412:
+                return False
+            raise self._fail(exc, key, "write") from exc
+        return True
 
 
 class _ResumableWriter(PayloadWriter):

@@ -39,6 +39,7 @@ class S3Result(ObjectStoreResult):
     conn_attr: ClassVar[str] = "aws_conn_id"
     default_conn_id: ClassVar[str] = "aws_default"
     hook_path: ClassVar[tuple[str, str, str]] = ("airflow.providers.amazon.aws.hooks.s3", "S3Hook", "amazon")
+    conditional_writes: ClassVar[bool] = True
     provider: ClassVar[str] = "S3"
     _transient = ("_hook_cache", "_boto3_client")
 
@@ -106,6 +107,15 @@ class S3Result(ObjectStoreResult):
             "write",
             lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self.upload_options),
         )
+
+    def _create_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+        except Exception as exc:
+            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            raise self._fail(exc, key, "write") from exc
+        return True
 
     def _delete_key(self, key: str) -> bool:
         if self._head(key) is None:

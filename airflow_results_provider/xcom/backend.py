@@ -149,9 +149,13 @@ class ResultXComBackend(BaseXCom):
         if config.purge() != "on_clear" or not is_envelope(value) or value.get("owner") != OWNER_XCOM:
             return
         try:
-            result, location, _ = _open(value, _expected_identity(xcom))
+            result, location, signed = _open(value, _expected_identity(xcom))
         except UntrustedEnvelopeError as exc:
             log.warning("Not purging the payload of an XCom row that fails its checks: %s", exc)
+            return
+        if not signed and config.envelope_signing_key():
+            # Deleting is a write: with a key available, only what a key holder wrote for this row goes.
+            log.warning("Not purging the payload of an unsigned XCom envelope for %s", describe(value))
             return
         if value.get("kind") == "sequence":
             from airflow_results_provider.xcom._sequence import chunk_key

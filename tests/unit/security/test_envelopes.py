@@ -205,3 +205,26 @@ def test_a_tampered_chunk_is_never_unpickled(tmp_path):
     with pytest.raises(ResultIntegrityError, match="Chunk 1"):
         sequence[fields["chunk_len"]]  # the first item of chunk 1
     assert not marker.exists()
+
+
+def test_purge_deletes_only_what_a_key_holder_wrote_for_the_row(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from airflow_results_provider import config
+    from airflow_results_provider.xcom import ResultXComBackend
+
+    store = LocalResult(dir=tmp_path / "store", serializer=JSONSerializer())
+    victim = store.write({"other": "run"}, **{**ROW, "run_id": "other"})
+    monkeypatch.setenv("AIRFLOW__RESULTS__PURGE", "on_clear")
+    monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", store.store_spec())
+    monkeypatch.setenv("AIRFLOW__RESULTS__SIGNING_KEY", KEY.decode())
+    config.clear_cache()
+    try:
+        unsigned = envelope_for(store, victim, signing_key=b"")  # REST-API-written: no hmac
+        ResultXComBackend.purge(SimpleNamespace(key="return_value", value=dict(unsigned, owner="xcom")))
+        assert store.exists(victim.location), "an unsigned row deleted a payload"
+        signed = envelope_for(store, victim)
+        ResultXComBackend.purge(SimpleNamespace(key="return_value", value=dict(signed)))
+        assert not store.exists(victim.location)
+    finally:
+        config.clear_cache()
