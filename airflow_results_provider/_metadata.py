@@ -116,6 +116,7 @@ def build_metadata(
             format_version=METADATA_FORMAT_VERSION,
             python_type=python_type_name(value),
             preview=make_preview(value),
+            preview_data=_structured_preview(value),
             written_at=dt.datetime.now(dt.timezone.utc).isoformat(),
             python_version=platform.python_version(),
             cloudpickle_version=_cloudpickle_version(),
@@ -127,6 +128,12 @@ def build_metadata(
         meta["try_number"] = context.get("task_run_count")
     meta.update(extra)
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def _structured_preview(value: Any) -> dict[str, Any] | None:
+    from airflow_results_provider._preview import structured_preview
+
+    return structured_preview(value)
 
 
 def _cloudpickle_version() -> str | None:

@@ -125,6 +125,18 @@ def allow_unsigned_pickle() -> bool:
     return _as_bool("allow_unsigned_pickle", _raw("allow_unsigned_pickle"))
 
 
+@functools.cache
+def ui_load_preview() -> bool:
+    """``[results] ui_load_preview``: the Results page may read JSON payloads (size-capped)."""
+    return _as_bool("ui_load_preview", _raw("ui_load_preview"))
+
+
+@functools.cache
+def ui_preview_max_bytes() -> int:
+    """``[results] ui_preview_max_bytes``: the largest JSON payload the Results page reads."""
+    return _as_int("ui_preview_max_bytes", _raw("ui_preview_max_bytes"))
+
+
 _DERIVATION_LABEL = b"airflow-results-provider xcom envelope signing v2"
 
 
@@ -219,6 +231,8 @@ _GETTERS: tuple[Any, ...] = (
     trusted_stores,
     allow_unsigned_pickle,
     envelope_signing_key,
+    ui_load_preview,
+    ui_preview_max_bytes,
 )
 
 

@@ -109,6 +109,22 @@ RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "False",
         "True",
     ),
+    "ui_load_preview": _option(
+        "Let the Results page (UI plugin) read a JSON payload to show it in full, up to "
+        "``ui_preview_max_bytes``. Otherwise it shows only the preview computed when the value was written. "
+        "Other payloads are never read by the API server (nothing is unpickled there).",
+        "boolean",
+        "False",
+        "True",
+        version_added="0.2.0",
+    ),
+    "ui_preview_max_bytes": _option(
+        "Largest JSON payload the Results page reads when ``ui_load_preview`` is on.",
+        "integer",
+        "1048576",
+        "65536",
+        version_added="0.2.0",
+    ),
 }
 
 
@@ -125,6 +141,7 @@ def get_provider_info() -> dict[str, Any]:
             {"name": "result", "class-name": "airflow_results_provider.decorators.result.result_task"}
         ],
         "extra-links": ["airflow_results_provider.links.result_link.ResultLink"],
+        "cli": ["airflow_results_provider.cli.definition.get_results_cli_commands"],
         "config": {
             "results": {
                 "description": "Options of airflow-results-provider (Results, checkpointing, XCom backend).",

@@ -189,7 +189,7 @@ def _execute_with_results(
     if check_target:
         value = checkpointer.lookup()
         if value is not MISS:
-            _remember(operator, checkpointer.variables, value, checkpointer.found)
+            _remember(operator, checkpointer.variables, value, checkpointer.found, "target")
             return value
 
     saved_op_kwargs = (
@@ -215,9 +215,10 @@ def _execute_with_results(
     return value
 
 
-def _remember(operator: Any, variables: Any, value: Any, result: Any) -> None:
-    """Where ``value`` is stored: for the "Result" link and for the XCom backend (no second write)."""
+def _remember(operator: Any, variables: Any, value: Any, result: Any, owner: str = "checkpoint") -> None:
+    """Where ``value`` is stored: for the "Result" link (which indexes it) and for the XCom backend (no second
+    write). ``owner``: ``"checkpoint"`` (written) or ``"target"`` (found at the target or in the cache)."""
     from airflow_results_provider.links.result_link import ResultLink
 
-    ResultLink.remember(operator, result)
+    ResultLink.remember(operator, result, owner)
     remember_checkpoint(variables, value, result)

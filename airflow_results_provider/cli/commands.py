@@ -1,0 +1,235 @@
+"""``airflow results list/show/rm/gc``: thin wrappers over :mod:`airflow_results_provider._inspect`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from airflow_results_provider import _inspect
+
+
+def _session() -> Any:
+    from airflow.utils.session import create_session
+
+    return create_session()
+
+
+def _cutoff(older_than: str | None) -> dt.datetime | None:
+    if not older_than:
+        return None
+    try:
+        return dt.datetime.now(dt.timezone.utc) - _inspect.parse_age(older_than)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def _filters(args: Any) -> _inspect.Filters:
+    return _inspect.Filters(
+        dag_id=getattr(args, "dag_id", None),
+        run_id=getattr(args, "run_id", None),
+        task_id=getattr(args, "task_id", None),
+        owner=getattr(args, "owner", None),
+        older_than=_cutoff(getattr(args, "older_than", None)),
+    )
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024  # type: ignore[assignment]
+    return str(value)
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        print(f"{question} Not confirmed (no terminal): pass -y.", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def list_results(args: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    with _session() as session:
+        records = []
+        for record in _inspect.iter_records(session, _filters(args), order_newest=True):
+            records.append(record)
+            if len(records) >= args.limit:
+                break
+    if args.output == "json":
+        print(json.dumps([r.as_dict() for r in records], indent=2, default=str))
+        return
+    table = Table("id", "owner", "result", "location", "serializer", "size", "written_at", "try", box=None)
+    for r in records:
+        owner = r.owner + ("" if r.verified else " (unverified)")
+        table.add_row(
+            r.id,
+            owner,
+            r.result or "",
+            r.location or "",
+            r.serializer or "",
+            _size(r.size),
+            r.written_at or "",
+            str(r.try_number or ""),
+        )
+    Console(width=max(200, Console().width)).print(table)
+    print(
+        f"{len(records)} result(s)"
+        + (f" (first {args.limit}; use --limit)" if len(records) >= args.limit else "")
+    )
+
+
+def show_result(args: Any) -> None:
+
+    with _session() as session:
+        try:
+            record = _inspect.get_record(session, args.result_id)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
+    if record is None:
+        raise SystemExit(f"No stored result {args.result_id!r} (see `airflow results list`)")
+    metadata = _inspect.read_metadata(record) or {}
+    _inspect.check_exists([record])
+    detail = {**record.as_dict(), "metadata": metadata}
+    if args.output == "json":
+        print(json.dumps(detail, indent=2, default=str))
+    else:
+        for name, value in record.as_dict().items():
+            if value not in (None, "", {}):
+                print(f"{name:>13}: {value}")
+        preview = metadata.get("preview_data")
+        print("      preview:")
+        print(_format_preview(preview, record.preview or metadata.get("preview")))
+    if args.value:
+        _print_value(record, metadata, args.yes)
+
+
+def _format_preview(preview: Any, text: str | None) -> str:
+    if isinstance(preview, dict):
+        kind = preview.get("kind")
+        if kind == "json":
+            return json.dumps(preview.get("data"), indent=2, default=str)
+        if kind == "text":
+            return str(preview.get("text"))
+        if kind == "hex":
+            return f"{preview.get('size')} bytes: {preview.get('hex')}"
+        if kind == "table":
+            rows = [" | ".join(preview.get("columns", []))]
+            rows.append(" | ".join(preview.get("dtypes", [])))
+            rows += [" | ".join(row) for row in preview.get("rows", [])]
+            return f"DataFrame {preview.get('shape')}\n" + "\n".join(rows)
+    return text or "(no preview recorded)"
+
+
+def _print_value(record: _inspect.Record, metadata: dict[str, Any], yes: bool) -> None:
+    from airflow_results_provider.serializers._labels import serializer_from_label
+
+    if not record.verified:
+        raise SystemExit("Refusing to load the value: its XCom row is not signed with this deployment's key")
+    result = _inspect._result_for(record)
+    if result is None or not record.key:
+        raise SystemExit("This result has no store to load from")
+    serializer = serializer_from_label(str(record.serializer))
+    danger = " Unpickling runs code from the payload." if serializer.loads_code else ""
+    print(
+        f"Loading {record.location}: {_size(record.size)}, serializer {serializer.label}, type "
+        f"{record.python_type or metadata.get('python_type') or 'unknown'}, sha256 {record.sha256} (verified before "
+        f"loading).{danger}",
+        file=sys.stderr,
+    )
+    if serializer.loads_code and not yes and not _confirm("Load it?"):
+        raise SystemExit(1)
+    result.serializer = serializer
+    if record.kind == "sequence":
+        raise SystemExit("This value is a chunked list: load it in a task (xcom_pull)")
+    value = result.read(record.key, sha256=record.sha256).value
+    print(repr(value))
+
+
+def remove_results(args: Any) -> None:
+    if not (args.dag_id or args.run_id or args.task_id or args.older_than):
+        raise SystemExit("Name what to delete: --dag-id, --run-id, --task-id and/or --older-than")
+    with _session() as session:
+        records = list(_inspect.iter_records(session, _filters(args)))
+        doomed = [r for r in records if _inspect.deletable(r, include_checkpoints=args.include_checkpoints)]
+        kept = len(records) - len(doomed)
+        total = sum(r.size or 0 for r in doomed)
+        for r in doomed:
+            print(f"  {r.owner:10} {r.location}  {_size(r.size)}")
+        note = f" ({kept} checkpoint(s)/target(s) kept: --include-checkpoints)" if kept else ""
+        if not doomed:
+            print(f"Nothing to delete{note}.")
+            return
+        if not args.yes and not _confirm(f"Delete {len(doomed)} result(s), {_size(total)}{note}?"):
+            raise SystemExit(1)
+        freed = 0
+        for r in doomed:
+            freed += _inspect.delete_record(session, r)
+    print(f"Deleted {len(doomed)} result(s), {_size(freed)} freed{note}.")
+
+
+def gc_results(args: Any) -> None:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    dry_run = not args.yes
+    stores = args.store or _inspect.configured_stores()
+    console = Console(stderr=True)
+    with (
+        _session() as session,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("Reading the index", total=None)
+
+        def progress(store: str, scanned: int) -> None:
+            bar.update(task, description=f"Scanning {store or 'local_dir'}: {scanned:,} objects")
+
+        verbose = []
+
+        def on_delete(uri: str, size: int) -> None:
+            if len(verbose) < 20:
+                verbose.append(f"  {uri}  {_size(size)}")
+
+        plan = _inspect.gc(
+            session,
+            stores=stores,
+            older_than=_cutoff(args.older_than),
+            keep_last=args.keep_last,
+            orphans=not args.no_orphans,
+            include_checkpoints=args.include_checkpoints,
+            dry_run=dry_run,
+            progress=progress,
+            on_delete=on_delete,
+        )
+    for line in verbose:
+        print(line)
+    if plan.records + plan.orphans > len(verbose):
+        print(f"  … and {plan.records + plan.orphans - len(verbose)} more")
+    verb = "Would delete" if dry_run else "Deleted"
+    print(
+        f"{verb} {plan.records} expired result(s) ({_size(plan.record_bytes)}) and {plan.orphans} orphan(s) "
+        f"({_size(plan.orphan_bytes)}); {_size(plan.record_bytes + plan.orphan_bytes)} in all. "
+        f"Scanned {plan.scanned:,} stored object(s) in {len(list(stores))} store(s)."
+    )
+    if plan.kept_checkpoints:
+        print(
+            f"Kept {plan.kept_checkpoints} referenced checkpoint(s)/target(s) (--include-checkpoints deletes them)."
+        )
+    if dry_run:
+        print("Dry run: nothing was deleted. Pass -y to delete.")
+    for error in plan.errors:
+        print(f"error: {error}", file=sys.stderr)
+    if plan.errors:
+        raise SystemExit(1)

@@ -1,0 +1,84 @@
+"""The ``airflow results`` command group (``list``, ``show``, ``rm``, ``gc``); implementations load lazily."""
+
+from __future__ import annotations
+
+from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
+
+_COMMANDS = "airflow_results_provider.cli.commands"
+
+ARG_DAG_ID = Arg(("-d", "--dag-id"), help="Only results of this DAG")
+ARG_RUN_ID = Arg(("-r", "--run-id"), help="Only results of this DAG run")
+ARG_TASK_ID = Arg(("-t", "--task-id"), help="Only results of this task")
+ARG_OWNER = Arg(("--owner",), help="Only results of this owner", choices=("xcom", "checkpoint", "target"))
+ARG_OLDER_THAN = Arg(("--older-than",), help="Only results written longer ago than this (30d, 12h, 45m, 2w)")
+ARG_LIMIT = Arg(("--limit",), help="Show at most this many results (default 100)", type=int, default=100)
+ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
+ARG_ID = Arg(
+    ("result_id",), help="The result's id, as `airflow results list` shows it (dag/run/task/map_index/key)"
+)
+ARG_VALUE = Arg(
+    ("--value",),
+    help="Also load and print the value (says first what it will deserialize)",
+    action="store_true",
+)
+ARG_YES = Arg(
+    ("-y", "--yes"), help="Do it, without asking (gc: delete instead of the dry run)", action="store_true"
+)
+ARG_INCLUDE_CHECKPOINTS = Arg(
+    ("--include-checkpoints",),
+    help="Also delete mixin checkpoints and target hits (by default only payloads the XCom backend wrote)",
+    action="store_true",
+)
+ARG_KEEP_LAST = Arg(("--keep-last",), help="Keep the newest N results of each DAG/task/key", type=int)
+ARG_NO_ORPHANS = Arg(
+    ("--no-orphans",),
+    help="Do not scan the stores for orphans (payloads no XCom row refers to)",
+    action="store_true",
+)
+ARG_STORE = Arg(
+    ("--store",),
+    help="Scan this store for orphans (repeatable; default: default_result, xcom_result and trusted_stores)",
+    action="append",
+)
+
+RESULTS_COMMANDS = (
+    ActionCommand(
+        name="list",
+        help="List stored results (checkpoints, target hits, offloaded XCom values) from the metadata DB",
+        func=lazy_load_command(f"{_COMMANDS}.list_results"),
+        args=(ARG_DAG_ID, ARG_RUN_ID, ARG_TASK_ID, ARG_OWNER, ARG_OLDER_THAN, ARG_LIMIT, ARG_OUTPUT),
+    ),
+    ActionCommand(
+        name="show",
+        help="Show a result's metadata and preview (the value only with --value)",
+        func=lazy_load_command(f"{_COMMANDS}.show_result"),
+        args=(ARG_ID, ARG_VALUE, ARG_YES, ARG_OUTPUT),
+    ),
+    ActionCommand(
+        name="rm",
+        help="Delete stored results and their XCom rows (XCom-backend payloads only, unless --include-checkpoints)",
+        func=lazy_load_command(f"{_COMMANDS}.remove_results"),
+        args=(
+            ARG_DAG_ID,
+            ARG_RUN_ID,
+            ARG_TASK_ID,
+            ARG_OWNER,
+            ARG_OLDER_THAN,
+            ARG_INCLUDE_CHECKPOINTS,
+            ARG_YES,
+        ),
+    ),
+    ActionCommand(
+        name="gc",
+        help="Expire old results and delete orphans in every configured store (a dry run unless -y)",
+        func=lazy_load_command(f"{_COMMANDS}.gc_results"),
+        args=(ARG_OLDER_THAN, ARG_KEEP_LAST, ARG_NO_ORPHANS, ARG_INCLUDE_CHECKPOINTS, ARG_STORE, ARG_YES),
+    ),
+)
+
+
+def get_results_cli_commands() -> list[GroupCommand]:
+    """The commands Airflow adds to its CLI (provider-info ``cli``)."""
+    return [
+        GroupCommand(name="results", help="Inspect and clean up stored results", subcommands=RESULTS_COMMANDS)
+    ]

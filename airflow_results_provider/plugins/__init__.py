@@ -1,0 +1,1 @@
+"""The Results UI plugin (entry point ``airflow.plugins``): see :mod:`.results_plugin`."""

@@ -1,0 +1,274 @@
+"""The Results plugin's FastAPI app: a JSON API and server-rendered pages over :mod:`airflow_results_provider._inspect`.
+
+Every route declares its auth: ``GetUserDep`` (401 without a valid token, from the ``Authorization`` header or
+the UI's cookie) and, for one DAG's results, ``requires_access_dag("GET", XCOM)`` (403 otherwise); lists keep
+only the DAGs the auth manager lets the user read. ``AuthManagerDep``/``DagBagDep`` are not used: they read the
+main app's state, which a mounted plugin app does not have.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from airflow_results_provider import _inspect, config
+from airflow_results_provider.plugins._templates import render
+
+_CAN_READ_XCOM = [Depends(requires_access_dag("GET", DagAccessEntity.XCOM))]
+
+
+def _map_index(value: str) -> int:
+    # An unmapped task's tab gets the literal "{MAP_INDEX}" from the UI.
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+def _readable_dags(user: Any) -> set[str]:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+
+
+def _filters(
+    readable: set[str] | None,
+    dag_id: str | None,
+    run_id: str | None,
+    task_id: str | None,
+    owner: str | None,
+    q: str | None,
+) -> _inspect.Filters:
+    if owner and owner not in _inspect.OWNERS:
+        raise HTTPException(400, f"owner must be one of {', '.join(_inspect.OWNERS)}")
+    return _inspect.Filters(
+        dag_ids=readable,
+        dag_id=dag_id or None,
+        run_id=run_id or None,
+        task_id=task_id or None,
+        owner=owner or None,
+        search=q or None,
+    )
+
+
+def _detail(record: _inspect.Record) -> dict[str, Any]:
+    metadata = _inspect.read_metadata(record)
+    data = record.as_dict()
+    data["metadata"] = metadata
+    preview_data = (metadata or {}).get("preview_data")
+    data["preview"] = record.preview or (metadata or {}).get("preview")
+    data["preview_data"] = preview_data
+    data["value"] = None
+    if config.ui_load_preview():
+        loaded = _inspect.load_json_preview(record, config.ui_preview_max_bytes())
+        if loaded is not None:
+            data["value"] = loaded
+    _inspect.check_exists([record])
+    data["exists"] = record.exists
+    return data
+
+
+def _record_or_404(
+    session: Any, dag_id: str, run_id: str, task_id: str, map_index: int, xcom_key: str
+) -> _inspect.Record:
+    for record in _inspect.get_records(session, dag_id, run_id, task_id, map_index):
+        if record.xcom_key == xcom_key:
+            return record
+    raise HTTPException(404, f"No stored result for {dag_id}/{run_id}/{task_id}[{map_index}] {xcom_key}")
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Results", description="Stored results of airflow-results-provider")
+
+    # ------------------------------------------------------------------ JSON API
+
+    @app.get("/api/results")
+    def list_results(
+        user: GetUserDep,
+        session: SessionDep,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        task_id: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        sort: str = "written_at",
+        desc: bool = True,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=_inspect.MAX_PAGE)] = 50,
+        check_exists: bool = True,
+    ) -> dict[str, Any]:
+        filters = _filters(_readable_dags(user), dag_id, run_id, task_id, owner, q)
+        try:
+            page = _inspect.list_page(
+                session, filters, sort=sort, descending=desc, offset=offset, limit=limit
+            )
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        if check_exists:
+            _inspect.check_exists(page.records)
+        return {
+            "results": [r.as_dict() for r in page.records],
+            "total_entries": page.total,
+            "truncated": page.truncated,
+        }
+
+    @app.get("/api/results/{dag_id}/{run_id}/{task_id}/{map_index}/{xcom_key}", dependencies=_CAN_READ_XCOM)
+    def get_result(
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: str,
+        xcom_key: str,
+        user: GetUserDep,
+        session: SessionDep,
+    ) -> dict[str, Any]:
+        return _detail(_record_or_404(session, dag_id, run_id, task_id, _map_index(map_index), xcom_key))
+
+    # ------------------------------------------------------------------ pages
+
+    @app.get("/", response_class=HTMLResponse)
+    def list_page(
+        request: Request,
+        user: GetUserDep,
+        session: SessionDep,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        task_id: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        sort: str = "written_at",
+        desc: bool = True,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=_inspect.MAX_PAGE)] = 50,
+    ) -> HTMLResponse:
+        filters = _filters(_readable_dags(user), dag_id, run_id, task_id, owner, q)
+        try:
+            page = _inspect.list_page(
+                session, filters, sort=sort, descending=desc, offset=offset, limit=limit
+            )
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        _inspect.check_exists(page.records)
+        params = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "owner": owner, "q": q}
+        params = {k: v for k, v in params.items() if v}
+
+        def link(**changes: Any) -> str:
+            return "?" + urlencode(
+                {
+                    **params,
+                    "sort": sort,
+                    "desc": str(desc).lower(),
+                    "offset": offset,
+                    "limit": limit,
+                    **changes,
+                }
+            )
+
+        return render(
+            "list.html",
+            root=_root(request),
+            title="Results",
+            records=page.records,
+            total=page.total,
+            truncated=page.truncated,
+            offset=offset,
+            limit=limit,
+            sort=sort,
+            desc=desc,
+            params=params,
+            owners=_inspect.OWNERS,
+            sort_fields=_inspect.SORT_FIELDS,
+            link=link,
+        )
+
+    @app.get(
+        "/ti/{dag_id}/{run_id}/{task_id}/{map_index}",
+        response_class=HTMLResponse,
+        dependencies=_CAN_READ_XCOM,
+    )
+    def task_instance_page(
+        request: Request,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: str,
+        user: GetUserDep,
+        session: SessionDep,
+    ) -> HTMLResponse:
+        index = _map_index(map_index)
+        records = _inspect.get_records(session, dag_id, run_id, task_id, index)
+        details = [_detail(r) for r in records]
+        return render(
+            "task_instance.html",
+            root=_root(request),
+            title=f"Result of {task_id}" + (f"[{index}]" if index >= 0 else ""),
+            details=details,
+            dag_id=dag_id,
+            run_id=run_id,
+        )
+
+    @app.get("/run/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=_CAN_READ_XCOM)
+    def dag_run_page(
+        request: Request, dag_id: str, run_id: str, user: GetUserDep, session: SessionDep
+    ) -> HTMLResponse:
+        records = _inspect.get_records(session, dag_id, run_id)[: _inspect.MAX_PAGE]
+        _inspect.check_exists(records)
+        return render(
+            "list.html",
+            root=_root(request),
+            title=f"Results of {dag_id} / {run_id}",
+            records=records,
+            total=len(records),
+            truncated=False,
+            offset=0,
+            limit=len(records) or 1,
+            sort="task_id",
+            desc=False,
+            params={},
+            owners=_inspect.OWNERS,
+            sort_fields=(),
+            link=None,
+        )
+
+    @app.get(
+        "/detail/{dag_id}/{run_id}/{task_id}/{map_index}/{xcom_key}",
+        response_class=HTMLResponse,
+        dependencies=_CAN_READ_XCOM,
+    )
+    def detail_page(
+        request: Request,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: str,
+        xcom_key: str,
+        user: GetUserDep,
+        session: SessionDep,
+    ) -> HTMLResponse:
+        record = _record_or_404(session, dag_id, run_id, task_id, _map_index(map_index), xcom_key)
+        return render(
+            "task_instance.html",
+            root=_root(request),
+            title=record.location or record.id,
+            details=[_detail(record)],
+            dag_id=dag_id,
+            run_id=run_id,
+        )
+
+    return app
+
+
+def _root(request: Request) -> str:
+    """This app's URL path (``[api] base_url``'s path and the mount prefix)."""
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+def detail_path(record: _inspect.Record) -> str:
+    parts = (record.dag_id, record.run_id, record.task_id, str(record.map_index), record.xcom_key)
+    return "/detail/" + "/".join(quote(p, safe="") for p in parts)
