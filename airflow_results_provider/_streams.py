@@ -12,6 +12,17 @@ from typing import IO, Any
 CHUNK_SIZE = 8 * 1024 * 1024
 
 
+def read_into(source: IO[bytes], view: memoryview) -> int:
+    """``source.readinto(view)``, or for sources without it (cloud SDK streams, which buffer what they return)
+    a ``read`` of at most one chunk copied into ``view``, so a 1 GB read never holds a second full copy."""
+    readinto = getattr(source, "readinto", None)
+    if readinto is not None:
+        return readinto(view) or 0
+    chunk = source.read(min(view.nbytes, CHUNK_SIZE))
+    view[: len(chunk)] = chunk
+    return len(chunk)
+
+
 class HashingWriter(io.RawIOBase):
     """Write-through wrapper around a binary sink that keeps a sha256 and a byte count.
 
@@ -61,15 +72,7 @@ class HashingReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
-        readinto = getattr(self._source, "readinto", None)
-        if readinto is not None:
-            n = readinto(view) or 0
-        else:
-            # Sources without readinto (cloud SDK streams) buffer what they return: ask for at most one chunk,
-            # so a 1 GB read never holds a second full copy.
-            chunk = self._source.read(min(len(view), CHUNK_SIZE))
-            n = len(chunk)
-            view[:n] = chunk
+        n = read_into(self._source, view)
         if n:
             self._sha.update(view[:n])
             self.size += n
@@ -121,14 +124,9 @@ def _hash_into(source: IO[bytes], sink: IO[bytes] | None) -> tuple[str, int]:
     sha, size = hashlib.sha256(), 0
     buffer = bytearray(CHUNK_SIZE)
     view = memoryview(buffer)
-    readinto = getattr(source, "readinto", None)
     while True:
-        if readinto is not None:
-            n = readinto(view) or 0
-            chunk = view[:n]
-        else:
-            data = source.read(CHUNK_SIZE)
-            n, chunk = len(data), memoryview(data)
+        n = read_into(source, view)
+        chunk = view[:n]
         if not n:
             return sha.hexdigest(), size
         sha.update(chunk)
@@ -176,12 +174,7 @@ class ForwardOnlyReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
-        readinto = getattr(self._source, "readinto", None)
-        if readinto is not None:
-            return readinto(view) or 0
-        chunk = self._source.read(view.nbytes)
-        view[: len(chunk)] = chunk
-        return len(chunk)
+        return read_into(self._source, view)
 
 
 def peek_reader(source: IO[bytes], n: int) -> tuple[bytes, IO[bytes]]:
@@ -206,12 +199,7 @@ class _PrefixedReader(io.RawIOBase):
             view[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
             return n
-        readinto = getattr(self._source, "readinto", None)
-        if readinto is not None:
-            return readinto(view) or 0
-        chunk = self._source.read(view.nbytes)
-        view[: len(chunk)] = chunk
-        return len(chunk)
+        return read_into(self._source, view)
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:

@@ -6,18 +6,14 @@ the pure modules beside it (``_envelope``, ``_jsonable``, ``_sequence``) import 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from airflow_results_provider._lazy import lazy_getattr
 
 __all__ = ["ResultXComBackend"]
-
-
-def __getattr__(name: str) -> Any:
-    if name != "ResultXComBackend":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = importlib.import_module("airflow_results_provider.xcom.backend").ResultXComBackend
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(
+    __name__, {"ResultXComBackend": "airflow_results_provider.xcom.backend"}, globals()
+)
 
 
 if TYPE_CHECKING:
