@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 from collections.abc import Callable
 from typing import IO, Any, ClassVar
@@ -112,42 +113,32 @@ def _zlib_reader(f, **kw):
     return io.BufferedReader(_ZlibReader(f, **kw), 1024 * 1024)
 
 
-def _zstd_module():
+def _codec_module(module: str, fmt: str) -> Any:
+    """The optional library behind ``format=fmt`` (the ``compression`` extra)."""
     try:
-        import zstandard
+        return importlib.import_module(module)
     except ImportError as exc:
         raise missing_extra_error(
-            "CompressedSerializer(format='zstd')", "compression", exc, SerializationError
+            f"CompressedSerializer(format='{fmt}')", "compression", exc, SerializationError
         ) from exc
-    return zstandard
 
 
 def _zstd_writer(f, **kw):
-    return _zstd_module().ZstdCompressor(**kw).stream_writer(f, closefd=False)
+    return _codec_module("zstandard", "zstd").ZstdCompressor(**kw).stream_writer(f, closefd=False)
 
 
 def _zstd_reader(f, **kw):
     return io.BufferedReader(
-        _zstd_module().ZstdDecompressor(**kw).stream_reader(f, closefd=False), 1024 * 1024
+        _codec_module("zstandard", "zstd").ZstdDecompressor(**kw).stream_reader(f, closefd=False), 1024 * 1024
     )
 
 
-def _lz4_frame():
-    try:
-        import lz4.frame
-    except ImportError as exc:
-        raise missing_extra_error(
-            "CompressedSerializer(format='lz4')", "compression", exc, SerializationError
-        ) from exc
-    return lz4.frame
-
-
 def _lz4_writer(f, **kw):
-    return _lz4_frame().LZ4FrameFile(f, mode="wb", **kw)
+    return _codec_module("lz4.frame", "lz4").LZ4FrameFile(f, mode="wb", **kw)
 
 
 def _lz4_reader(f, **kw):
-    return _lz4_frame().LZ4FrameFile(f, mode="rb", **kw)
+    return _codec_module("lz4.frame", "lz4").LZ4FrameFile(f, mode="rb", **kw)
 
 
 #: format -> (open a compressing writer over a sink, open a decompressing reader over a source)
