@@ -217,10 +217,10 @@ class ObjectStoreResult(Result):
         """Create ``key`` only if it does not exist; ``False`` when it does (stores with ``conditional_writes``)."""
         raise NotImplementedError
 
-    def read(self, location: str) -> Result:
+    def read(self, location: str, *, sha256: str | None = None) -> Result:
         """:meth:`Result.read`; an empty object (0 bytes) reads as ``None``, as Prefect's GCS/Azure Results did."""
         try:
-            return super().read(location)
+            return super().read(location, sha256=sha256)
         except SerializationError:
             stat = self._stat(location)
             if stat is None or stat.get("size") != 0:
