@@ -82,12 +82,19 @@ def offload_xcom(dag_id: str, run_id: str, task_id: str, value) -> None:
         )
 
 
+def json_out(text: str):
+    """The JSON document a command printed (hooks may log lines to stdout before it)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(("{", "[")))
+    return json.loads("\n".join(lines[start:]))
+
+
 def listed(capsys, **kwargs) -> list[dict]:
     from airflow_results_provider.cli import commands
 
     capsys.readouterr()
     commands.list_results(args(**kwargs))
-    return json.loads(capsys.readouterr().out)
+    return json_out(capsys.readouterr().out)
 
 
 def run_cli_cases(
@@ -128,7 +135,7 @@ def run_cli_cases(
     # show: metadata and the structured preview (masked), without loading the value.
     ckpt = next(r for r in records if r["task_id"] == "ckpt" and r["owner"] == "checkpoint")
     commands.show_result(args(result_id=ckpt["id"]))
-    shown = json.loads(capsys.readouterr().out)
+    shown = json_out(capsys.readouterr().out)
     assert shown["metadata"]["preview_data"] == {
         "kind": "json",
         "data": {"rows": [1, 2, 3], "password": "***"},

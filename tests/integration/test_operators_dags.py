@@ -132,6 +132,8 @@ def test_many_operator_kinds_checkpoint_and_skip_at_targets(dag_runner, results_
 
 
 def test_result_link_points_at_the_written_location(dag_runner, results_dir, tmp_path):
+    from urllib.parse import quote
+
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -144,9 +146,14 @@ def test_result_link_points_at_the_written_location(dag_runner, results_dir, tmp
             .all()
         )
         links = {row.task_id: row.value for row in rows}
-    expected = (results_dir / "operators" / "python.pkl").as_uri()
-    assert expected in str(links["python"])
-    assert (results_dir / "operators" / "taskflow.json").as_uri() in str(links["taskflow"])
+    from airflow_results_provider._result_ref import detach
+
+    for task_id, name in (("python", "python.pkl"), ("taskflow", "taskflow.json")):
+        # A same-origin link to the task's Result tab; its fragment holds the signed reference (the index).
+        url, ref = detach(links[task_id])
+        assert url == f"/dags/operators/runs/{quote(run.run_id, safe='')}/tasks/{task_id}/plugin/result"
+        assert f"{ref['store']}/{ref['key']}" == (results_dir / "operators" / name).as_uri()
+        assert ref["owner"] == "checkpoint" and ref["hmac"]
 
 
 LOOPING = (
