@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Version matrix (README, "Supported versions"): the unit tests and the dag.test integration layer on the
+# minimum supported Airflow and on the newest, on the oldest and on the newest supported Python. Each leg is a
+# uv virtualenv under .venv-matrix/<leg>, created here and reused while its stamp (inputs' hash) matches.
+#
+#   leg              Python  dependencies
+#   airflow-floor    3.10    requirements/matrix/airflow-floor.txt: the Airflow floor of pyproject.toml with
+#                            the dependency versions of its release day (what Airflow's constraints gave then)
+#   python-newest    3.13    requirements/constraints.txt: the newest Airflow, as the main .venv
+#   (main .venv)     3.11    the newest Airflow; run by scripts/test.sh before this script
+#
+#   bash scripts/matrix.sh                 # every leg
+#   bash scripts/matrix.sh airflow-floor   # one leg
+#   bash scripts/matrix.sh lock            # re-resolve requirements/matrix/airflow-floor.txt
+# RESULTS_MATRIX_TESTS overrides the test paths (space separated), RESULTS_MATRIX_TIMEOUT a leg's pytest time
+# limit in seconds (default 1200). Needs .venv (scripts/bootstrap.sh) for uv,
+# and the interpreters python3.10 and python3.13 (on PATH or under pyenv: uv cannot download Pythons here).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+UV="$ROOT/.venv/bin/uv"
+MATRIX_DIR="$ROOT/.venv-matrix"
+FLOOR_LOCK="requirements/matrix/airflow-floor.txt"
+# The floor and the day after its release on PyPI (dependencies are resolved as of that day).
+FLOOR_AIRFLOW="3.2.2"
+FLOOR_RELEASED="2026-05-30"
+read -r -a TESTS <<<"${RESULTS_MATRIX_TESTS:-tests/unit tests/integration/test_checkpointing_dags.py tests/integration/test_xcom_backend.py tests/integration/test_operators_dags.py}"
+
+find_python() { # find_python 3.10 -> path of a python3.10 interpreter
+  local minor="$1" candidate
+  for candidate in "$(command -v "python$minor" || true)" \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$minor".*/bin/"python$minor" \
+    /root/.pyenv/versions/"$minor".*/bin/"python$minor" /usr/bin/"python$minor"; do
+    # (a pyenv shim on PATH exists but fails when that version is not selected: run it to be sure)
+    if [ -n "$candidate" ] && [ -x "$candidate" ] && "$candidate" -c '' >/dev/null 2>&1; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "matrix: no python$minor interpreter found (PATH, pyenv)" >&2
+  return 1
+}
+
+leg_python() {
+  case "$1" in
+    airflow-floor) echo 3.10 ;;
+    python-newest) echo 3.13 ;;
+    *) echo "matrix: unknown leg $1" >&2 && return 1 ;;
+  esac
+}
+
+lock_floor() {
+  local py
+  py="$(find_python 3.10)"
+  mkdir -p "$(dirname "$FLOOR_LOCK")"
+  "$UV" pip compile --quiet pyproject.toml requirements/matrix.in --extra pandas --extra compression \
+    --constraint <(echo "apache-airflow==$FLOOR_AIRFLOW") --exclude-newer "$FLOOR_RELEASED" \
+    --no-annotate --python "$py" --custom-compile-command "bash scripts/matrix.sh lock" --output-file "$FLOOR_LOCK"
+  echo "matrix: wrote $FLOOR_LOCK (apache-airflow==$FLOOR_AIRFLOW as of $FLOOR_RELEASED)" >&2
+}
+
+setup_leg() { # setup_leg <leg>: create or reuse .venv-matrix/<leg>
+  local leg="$1" minor py venv stamp
+  minor="$(leg_python "$leg")"
+  py="$(find_python "$minor")"
+  venv="$MATRIX_DIR/$leg"
+  stamp="$(cat "$0" pyproject.toml requirements/matrix.in requirements/constraints.txt "$FLOOR_LOCK" \
+    <("$py" -VV) | sha256sum | cut -c1-16)"
+  if [ -f "$venv/.stamp-$stamp" ]; then
+    return 0
+  fi
+  echo "==> matrix: creating $venv ($("$py" -V))" >&2
+  rm -rf "$venv"
+  "$UV" venv --quiet --python "$py" "$venv"
+  case "$leg" in
+    airflow-floor)
+      "$UV" pip sync --quiet --python "$venv/bin/python" "$FLOOR_LOCK"
+      # the checkout itself, editable: its entry points register the provider and its [results] config
+      "$UV" pip install --quiet --python "$venv/bin/python" --no-deps -e .
+      ;;
+    python-newest)
+      "$UV" pip install --quiet --python "$venv/bin/python" -c requirements/constraints.txt \
+        -r requirements/matrix.in -e ".[pandas,compression]"
+      ;;
+  esac
+  touch "$venv/.stamp-$stamp"
+}
+
+run_leg() { # run_leg <leg> <log>: pytest of TESTS in the leg's venv, output to <log>
+  local leg="$1" log="$2" venv="$MATRIX_DIR/$1"
+  {
+    echo "==> matrix leg $leg: $("$venv/bin/python" -V), apache-airflow $("$venv/bin/python" -c \
+      'import importlib.metadata as m; print(m.version("apache-airflow"))')"
+    # a hung test fails its leg instead of blocking CI
+    timeout --kill-after=30 "${RESULTS_MATRIX_TIMEOUT:-1200}" \
+      "$venv/bin/python" -m pytest -q -p no:cacheprovider "${TESTS[@]}"
+  } >"$log" 2>&1
+}
+
+if [ "${1:-}" = lock ]; then
+  lock_floor
+  exit 0
+fi
+
+LEGS=("$@")
+[ ${#LEGS[@]} -gt 0 ] || LEGS=(airflow-floor python-newest)
+for leg in "${LEGS[@]}"; do
+  setup_leg "$leg"
+done
+
+# The legs run side by side (each has its own AIRFLOW_HOME from tests/conftest.py); logs are shown in order.
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+declare -A pids started
+for leg in "${LEGS[@]}"; do
+  started[$leg]=$SECONDS
+  run_leg "$leg" "$logs/$leg.log" &
+  pids[$leg]=$!
+done
+failed=()
+summary=()
+for leg in "${LEGS[@]}"; do
+  rc=0
+  wait "${pids[$leg]}" || rc=$?
+  cat "$logs/$leg.log"
+  summary+=("matrix leg $leg: $([ $rc -eq 0 ] && echo passed || echo "FAILED (exit $rc)") in $((SECONDS - started[$leg]))s")
+  [ $rc -eq 0 ] || failed+=("$leg")
+done
+printf '%s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "matrix: failed legs: ${failed[*]}" >&2
+  exit 1
+fi
