@@ -482,6 +482,23 @@ class CeleryStack(Standalone):
                 )
             time.sleep(0.5)
 
+    def run_ok(self, dag_id: str, run_id: str, timeout: float = 180) -> bool | str:
+        """Wait for the run; True if it succeeded, else the end of every failed task's log (for the assert)."""
+        if self.wait_run(dag_id, run_id, timeout)["state"] == "success":
+            return True
+        out = []
+        for ti in self.task_instances(dag_id, run_id):
+            if ti["state"] != "success":
+                rel = f"logs/dag_id={dag_id}/run_id={run_id}/task_id={ti['task_id']}"
+                if ti["map_index"] >= 0:
+                    rel += f"/map_index={ti['map_index']}"
+                for worker in self.workers.values():
+                    log = worker.path(rel) if worker.alive else None
+                    for path in sorted(log.glob("attempt=*.log")) if log and log.exists() else []:
+                        out.append(f"--- {worker.name}: {path.name} of {ti['task_id']} ({ti['state']})")
+                        out.extend(path.read_text(errors="replace").splitlines()[-40:])
+        return "\n".join(out) or f"{dag_id} {run_id} failed; no task logs found\n{self.tail()}"
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100"
         return self.get(path)["task_instances"]
@@ -540,5 +557,7 @@ def celery_stack(s3_server):  # noqa: F811 - the imported session fixture
         yield stack
     finally:
         stack.stop()
-        print((stack.logs / "phases.log").read_text() if (stack.logs / "phases.log").exists() else "")
-        shutil.rmtree(stack.root, ignore_errors=True)
+        if os.environ.get("E2E_CELERY_KEEP"):  # debugging: keep process logs (worker disks are gone)
+            print(f"kept {stack.root}")
+        else:
+            shutil.rmtree(stack.root, ignore_errors=True)

@@ -79,7 +79,7 @@ def _routing(celery_stack):
 def test_chain_crosses_workers_through_s3_and_second_run_hits_every_target(celery_stack, s3_server):
     stack, s3 = celery_stack, s3_server
     first = stack.trigger("celery_chain")
-    assert stack.wait_run("celery_chain", first)["state"] == "success"
+    assert (ok := stack.run_ok("celery_chain", first)) is True, ok
 
     done = records(s3, "celery_chain", first)
     assert {t: [(r["worker"], r["queue"]) for r in rs] for t, rs in done.items()} == {
@@ -107,7 +107,7 @@ def test_chain_crosses_workers_through_s3_and_second_run_hits_every_target(celer
     assert worker_files(stack, "w1") == [] and worker_files(stack, "w2") == []
 
     second = stack.trigger("celery_chain")
-    assert stack.wait_run("celery_chain", second)["state"] == "success"
+    assert (ok := stack.run_ok("celery_chain", second)) is True, ok
     assert records(s3, "celery_chain", second) == {}, "a task body ran although its target existed"
     for task_id, key in targets.items():
         assert metadata(s3, key)["run_id"] == first, f"{task_id}'s checkpoint was rewritten"
@@ -122,7 +122,7 @@ def test_retry_of_failed_task_runs_on_the_other_worker_with_upstream_values_from
     # Worker 1 leaves queue worker1 (as if drained or gone): its only consumer from now on is worker 2.
     stack.serve("worker1", by="w2")
     s3.put_object(Bucket=BUCKET, Key=f"signals/celery_retry/{run}/c-may-fail", Body=b"1")
-    assert stack.wait_run("celery_retry", run)["state"] == "success"
+    assert (ok := stack.run_ok("celery_retry", run)) is True, ok
 
     done = records(s3, "celery_retry", run)
     assert [(r["worker"], r["try_number"]) for r in done["a"]] == [("w1", 1)], "a ran again"
@@ -154,7 +154,7 @@ def test_retry_of_failed_task_runs_on_the_other_worker_with_upstream_values_from
 def test_mapped_task_over_offloaded_list_loads_only_its_chunk(celery_stack, s3_server):
     stack, s3 = celery_stack, s3_server
     run = stack.trigger("celery_xcom_map")
-    assert stack.wait_run("celery_xcom_map", run, timeout=240)["state"] == "success"
+    assert (ok := stack.run_ok("celery_xcom_map", run, timeout=240)) is True, ok
 
     envelope = stack.xcom_rows("celery_xcom_map", run, "produce")["produce"]
     assert envelope["__airflow_result__"] == 1 and envelope["kind"] == "sequence", envelope
@@ -226,7 +226,7 @@ def test_loop_resumes_on_the_other_worker_after_sigkill(celery_stack, s3_server)
     kill_tree(worker.proc.pid, signal.SIGKILL)
     worker.proc.wait(10)
     stack.serve("worker1", by="w2")
-    assert stack.wait_run("celery_loop", run, timeout=240)["state"] == "success"
+    assert (ok := stack.run_ok("celery_loop", run, timeout=240)) is True, ok
 
     done = records(s3, "celery_loop", run)["count_to_five"]
     assert [(r["try_number"], r["count"], r["worker"]) for r in done] == [
