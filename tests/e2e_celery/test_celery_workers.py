@@ -177,6 +177,8 @@ def test_mapped_task_over_offloaded_list_loads_only_its_chunk(celery_stack, s3_s
 @pytest.fixture(scope="module")
 def local_run(celery_stack) -> str:
     """One run of ``celery_local``: write_local (LocalResult) on worker 1, read_local on worker 2."""
+    if not celery_stack.private:
+        pytest.skip("no mount namespaces here: the two workers' local_dirs would be visible to each other")
     celery_stack.reset_routing()
     run = celery_stack.trigger("celery_local")
     assert celery_stack.wait_run("celery_local", run)["state"] == "failed"
@@ -185,8 +187,6 @@ def local_run(celery_stack) -> str:
 
 def test_local_result_warns_and_stays_on_its_worker(celery_stack, s3_server, local_run):
     stack, s3 = celery_stack, s3_server
-    if not stack.private:
-        pytest.skip("no mount namespaces here: the two workers' local_dirs would be visible to each other")
     states = stack.task_states("celery_local", local_run)
     assert states == {"write_local": "success", "read_local": "failed"}
     log = stack.worker_log("w1", "celery_local", local_run, "write_local")
@@ -208,8 +208,6 @@ def test_local_result_warns_and_stays_on_its_worker(celery_stack, s3_server, loc
 )
 def test_local_result_downstream_on_other_worker_fails_naming_location_and_remedy(celery_stack, local_run):
     stack = celery_stack
-    if not stack.private:
-        pytest.skip("no mount namespaces here: the two workers' local_dirs would be visible to each other")
     envelope = stack.xcom_rows("celery_local", local_run, "write_local")["write_local"]
     log = stack.worker_log("w2", "celery_local", local_run, "read_local")
     assert envelope["location"] in log, log[-3000:]
