@@ -113,6 +113,9 @@ class Worker:
 class CeleryStack(Standalone):
     """The REST helpers of :class:`Standalone` (request, get, run_dag, task_states) over a Celery deployment."""
 
+    #: ``[core] simple_auth_manager_all_admins``: the REST API needs no token.
+    token: str | None = None
+
     def __init__(self, root: Path, s3_endpoint: str) -> None:
         self.root = root
         self.home = root / "control"
