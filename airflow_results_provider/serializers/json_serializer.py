@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import IO, Any, ClassVar
 
+from airflow_results_provider import _json
 from airflow_results_provider.serializers.base import Serializer
 
-_SLICE = 4 * 1024 * 1024
+_SLICE = 8 * 1024 * 1024
 
 
 class JSONSerializer(Serializer):
@@ -27,6 +27,8 @@ class JSONSerializer(Serializer):
         return False
 
     def serialize(self, value: Any) -> bytes:
+        # json.dumps' own text (Prefect's JSONSerializer.serialize, PrefectResult locations); files get the
+        # compact text of dump(), which reads back to the same value.
         try:
             return json.dumps(value, allow_nan=False).encode()
         except Exception as exc:
@@ -34,24 +36,45 @@ class JSONSerializer(Serializer):
 
     def deserialize(self, value: bytes) -> Any:
         try:
-            return json.loads(value)
+            return _json.decode(value)
         except Exception as exc:
             raise self._error("deserialize", exc) from exc
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
-        # json.dump() streams through the pure-Python encoder (~5x slower than the C one-shot encoder):
-        # encode in one shot, then write the text in slices so no full bytes copy is made.
+        # orjson encodes in one shot (the standard library where orjson would differ, see _json); the bytes
+        # are written in slices of one view, so no second full copy is made.
         try:
-            text = json.dumps(value, allow_nan=False)
+            data = _json.dumps(value)
         except Exception as exc:
             raise self._error("serialize", exc, value) from exc
-        wrapper = io.TextIOWrapper(fileobj, encoding="utf-8", write_through=False)
-        try:
-            for start in range(0, len(text), _SLICE):
-                wrapper.write(text[start : start + _SLICE])
-        finally:
-            wrapper.flush()
-            wrapper.detach()
+        _write_slices(data, fileobj)
 
     def load(self, fileobj: IO[bytes]) -> Any:
         return self.deserialize(fileobj.read())
+
+
+class EncodedJSONSerializer(JSONSerializer):
+    """A :class:`JSONSerializer` handed the payload of one value already encoded (the XCom backend encodes
+    once to choose between JSON and pickle): :meth:`dump` writes those bytes for that value, once."""
+
+    def __init__(self, value: Any, data: bytes) -> None:
+        self._encoded: tuple[Any, bytes] | None = (value, data)
+
+    def dump(self, value: Any, fileobj: IO[bytes]) -> None:
+        encoded, self._encoded = self._encoded, None
+        if encoded is not None and encoded[0] is value:
+            _write_slices(encoded[1], fileobj)
+        else:
+            super().dump(value, fileobj)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) in (JSONSerializer, EncodedJSONSerializer)
+
+    def __hash__(self) -> int:
+        return hash(JSONSerializer)
+
+
+def _write_slices(data: bytes, fileobj: IO[bytes]) -> None:
+    view = memoryview(data)
+    for start in range(0, len(view), _SLICE):
+        fileobj.write(view[start : start + _SLICE])

@@ -22,31 +22,3 @@ def json_size_at_most(value: Any, limit: int) -> bool | None:
     except (TypeError, ValueError):
         return None
     return True
-
-
-def is_strict_json(value: Any) -> bool:
-    """True when ``value`` survives a JSON round trip unchanged: dicts with str keys, lists, str, int, float
-    (finite), bool and None only (tuples would come back as lists, so they are not strict JSON)."""
-    stack = [value]
-    push, pop = stack.append, stack.pop
-    while stack:
-        item = pop()
-        kind = type(item)
-        if kind is dict:
-            for key, child in item.items():
-                if type(key) is not str:
-                    return False
-                if type(child) in (str, int, bool) or child is None:
-                    continue
-                push(child)
-        elif kind is list:
-            for child in item:
-                if type(child) in (str, int, bool) or child is None:
-                    continue
-                push(child)
-        elif kind is float:
-            if item != item or item in (float("inf"), float("-inf")):
-                return False
-        elif kind not in (str, int, bool) and item is not None:
-            return False
-    return True

@@ -238,9 +238,13 @@ def _serializer_for(value: Any) -> Any:
         return JSONSerializer()
     if choice == "pickle":
         return PickleSerializer()
-    from airflow_results_provider.xcom._jsonable import is_strict_json
+    from airflow_results_provider import _json
+    from airflow_results_provider.serializers.json_serializer import EncodedJSONSerializer
 
-    return JSONSerializer() if is_strict_json(value) else PickleSerializer()
+    # One orjson pass (it refuses non-str keys, subclasses, datetimes at once) and a type check in C iterators
+    # for what it would convert silently (tuples, NaN, enums, UUIDs); the bytes are the payload written.
+    data = _json.encode(value, _json.STRICT_TYPES)
+    return EncodedJSONSerializer(value, data) if data is not None else PickleSerializer()
 
 
 def _envelope(

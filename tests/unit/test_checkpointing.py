@@ -214,7 +214,7 @@ def test_json_result_serializer_is_kept_for_checkpoints(tmp_path):
         tmp_path, result=LocalResult(dir=tmp_path, serializer=JSONSerializer()), target="v.json"
     )
     cp.write({"k": [1]})
-    assert (tmp_path / "v.json").read_text() == '{"k": [1]}'
+    assert (tmp_path / "v.json").read_text() == '{"k":[1]}'
 
 
 def test_checkpoint_references_are_kept_only_for_the_result_xcom_backend(tmp_path, monkeypatch):

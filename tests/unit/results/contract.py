@@ -58,7 +58,7 @@ class ResultContract:
     def test_json_round_trip_payload_is_plain_json(self, make_result):
         result = make_result(serializer=JSONSerializer(), location="out/value.json")
         written = result.write({"rows": [1, 2, 3]})
-        assert self.raw_payload(result, written.location) == b'{"rows": [1, 2, 3]}'
+        assert self.raw_payload(result, written.location) == b'{"rows":[1,2,3]}'
         assert result.read("out/value.json").value == {"rows": [1, 2, 3]}
 
     @pytest.mark.parametrize("fmt", ["gzip", "bz2", "lzma", "zlib", "zstd", "lz4"])
