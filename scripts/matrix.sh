@@ -74,11 +74,12 @@ setup_leg() { # setup_leg <leg>: create or reuse .venv-matrix/<leg>
   "$UV" venv --quiet --python "$py" "$venv"
   case "$leg" in
     airflow-floor)
-      "$UV" pip sync --quiet --python "$venv/bin/python" "$FLOOR_LOCK"
-      # the checkout itself, editable: its entry points register the provider and its [results] config
-      "$UV" pip install --quiet --python "$venv/bin/python" --no-deps -e .
+      # the lock's versions; a dependency added to pyproject.toml since the last `lock` still installs
+      # (unpinned) until the lock is refreshed
+      "$UV" pip install --quiet --python "$venv/bin/python" -c "$FLOOR_LOCK" -r requirements/matrix.in \
+        -e ".[pandas,compression]"
       ;;
-    python-newest)
+    python-newest) # the checkout, editable: its entry points register the provider and its config
       "$UV" pip install --quiet --python "$venv/bin/python" -c requirements/constraints.txt \
         -r requirements/matrix.in -e ".[pandas,compression]"
       ;;
