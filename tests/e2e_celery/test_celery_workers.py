@@ -154,7 +154,7 @@ def test_retry_of_failed_task_runs_on_the_other_worker_with_upstream_values_from
 def test_mapped_task_over_offloaded_list_loads_only_its_chunk(celery_stack, s3_server):
     stack, s3 = celery_stack, s3_server
     run = stack.trigger("celery_xcom_map")
-    assert (ok := stack.run_ok("celery_xcom_map", run, timeout=240)) is True, ok
+    assert (ok := stack.run_ok("celery_xcom_map", run, timeout=480)) is True, ok
 
     envelope = stack.xcom_rows("celery_xcom_map", run, "produce")["produce"]
     assert envelope["__airflow_result__"] == 1 and envelope["kind"] == "sequence", envelope
