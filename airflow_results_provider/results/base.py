@@ -80,7 +80,7 @@ class Result:
         assert result.read(written.location).value == {"rows": 3}
     """
 
-    #: Attributes never pickled nor copied (clients, hooks): recreated lazily where they are used.
+    #: Attributes never pickled (clients, hooks): recreated lazily after unpickling, shared by copies.
     _transient: ClassVar[tuple[str, ...]] = ()
     #: Whether values are stored somewhere a later process finds them by location (False for inline,
     #: constant, secret and handler-backed Results: checkpoints, loops and caches then use the default store).
@@ -113,13 +113,13 @@ class Result:
     # ------------------------------------------------------------------ Prefect contract
 
     def copy(self) -> Result:
-        """A shallow copy; mutable configuration (dicts, lists) and metadata are copied too, transient
-        attributes (clients) are not. Not pickling: a value that is never pickled is still copied."""
+        """A shallow copy; mutable configuration (dicts, lists) and metadata are copied too. Transient attributes
+        (a connected client) are shared, not re-created: copies are made per chunk and per write. Not pickling:
+        a value that is never pickled is still copied."""
         new = object.__new__(type(self))
         for key, item in self.__dict__.items():
-            if key in self._transient:
-                continue
-            new.__dict__[key] = copy.copy(item) if isinstance(item, (dict, list)) and key != "value" else item
+            mutable = isinstance(item, (dict, list)) and key != "value" and key not in self._transient
+            new.__dict__[key] = copy.copy(item) if mutable else item
         return new
 
     def from_value(self, value: Any) -> Result:

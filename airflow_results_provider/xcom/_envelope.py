@@ -107,6 +107,21 @@ def describe(envelope: Mapping[str, Any]) -> str:
     return f"task {task}, run {envelope.get('run_id')}, location {envelope.get('location')}"
 
 
+def missing_value_hint(envelope: Mapping[str, Any]) -> str:
+    """Why a value written by another task is missing when workers do not share a disk, and the fix."""
+    from airflow_results_provider import config
+
+    executor = config.distributed_executor()
+    if not executor or not str(envelope.get("store", "")).startswith("file:"):
+        return ""
+    return (
+        f". It was written to the local disk of the worker that ran {envelope.get('task_id')}, and [core] "
+        f"executor is {executor}: other workers cannot see it. Store results where every worker can read them: "
+        "S3Result/GCSResult/AzureResult (e.g. [results] default_result = s3://bucket/prefix and xcom_result), "
+        "or a file system mounted at the same path on every worker"
+    )
+
+
 def looks_like_envelope(value: Any) -> bool:
     """Any mapping carrying the envelope marker: what a reader must treat as an envelope (and never as data)."""
     return isinstance(value, Mapping) and MARKER in value

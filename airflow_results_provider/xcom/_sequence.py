@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_results_provider.exceptions import ResultIntegrityError, ResultNotFoundError
-from airflow_results_provider.xcom._envelope import describe
+from airflow_results_provider.xcom._envelope import describe, missing_value_hint
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class ResultSequence(Sequence):
             read = self._result.read(location, sha256=self._envelope["chunks"][index])
         except ResultNotFoundError as exc:
             raise ResultNotFoundError(
-                f"XCom value of {describe(self._envelope)} is missing a chunk: {exc}"
+                f"XCom value of {describe(self._envelope)} is missing a chunk: {exc}{missing_value_hint(self._envelope)}"
             ) from exc
         except ResultIntegrityError as exc:
             raise ResultIntegrityError(

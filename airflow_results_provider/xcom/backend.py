@@ -27,6 +27,7 @@ from airflow_results_provider.xcom._envelope import (
     describe,
     is_envelope,
     looks_like_envelope,
+    missing_value_hint,
 )
 
 log = logging.getLogger(__name__)
@@ -315,7 +316,9 @@ def _read_envelope(envelope: dict[str, Any], expected: dict[str, Any]) -> Any:
         # The envelope's sha256 is verified before a byte is deserialized, on the bytes that get loaded.
         return result.read(location, sha256=envelope.get("sha256")).value
     except ResultNotFoundError as exc:
-        raise ResultNotFoundError(f"XCom value of {describe(envelope)} is missing: {exc}") from exc
+        raise ResultNotFoundError(
+            f"XCom value of {describe(envelope)} is missing: {exc}{missing_value_hint(envelope)}"
+        ) from exc
 
 
 def _is_common_io_reference(value: str) -> bool:

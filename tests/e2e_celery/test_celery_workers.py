@@ -201,11 +201,6 @@ def test_local_result_warns_and_stays_on_its_worker(celery_stack, s3_server, loc
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the XCom backend's error for a LocalResult written on another worker names the location but not "
-    "the remedy (an object store Result); see the report of issue 14",
-)
 def test_local_result_downstream_on_other_worker_fails_naming_location_and_remedy(celery_stack, local_run):
     stack = celery_stack
     envelope = stack.xcom_rows("celery_local", local_run, "write_local")["write_local"]

@@ -228,3 +228,21 @@ def test_purge_deletes_only_what_a_key_holder_wrote_for_the_row(tmp_path, monkey
         assert not store.exists(victim.location)
     finally:
         config.clear_cache()
+
+
+def test_a_value_missing_from_a_local_store_under_celery_names_the_remedy(monkeypatch):
+    from airflow_results_provider import config
+    from airflow_results_provider.xcom._envelope import missing_value_hint
+
+    envelope = {"store": "file:///data/results", "task_id": "extract"}
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    config.clear_cache()
+    assert missing_value_hint(envelope) == ""
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    config.clear_cache()
+    try:
+        hint = missing_value_hint(envelope)
+        assert "CeleryExecutor" in hint and "S3Result" in hint and "extract" in hint
+        assert missing_value_hint({"store": "s3://bucket/prefix"}) == ""
+    finally:
+        config.clear_cache()
