@@ -5,11 +5,46 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
 CHUNK_SIZE = 8 * 1024 * 1024
+
+#: Chunks at least this large are hashed on a second thread while the caller reads or writes (hashlib and file
+#: or socket I/O release the GIL, so the two overlap on two cores); smaller ones inline.
+OVERLAP_MIN = 1024 * 1024
+
+
+class _Hasher:
+    """A sha256 fed in order, large pieces on a helper thread; :meth:`wait` before reusing a fed buffer."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._thread: threading.Thread | None = None
+
+    def feed(self, data) -> None:
+        self.wait()
+        if memoryview(data).nbytes < OVERLAP_MIN:
+            self._sha.update(data)
+            return
+        self._thread = threading.Thread(target=self._sha.update, args=(data,), daemon=True)
+        self._thread.start()
+
+    def update(self, data) -> None:
+        """Hash ``data`` now (its buffer is reused as soon as we return)."""
+        self.wait()
+        self._sha.update(data)
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def hexdigest(self) -> str:
+        self.wait()
+        return self._sha.hexdigest()
 
 
 def read_into(source: IO[bytes], view: memoryview) -> int:
@@ -33,7 +68,7 @@ class HashingWriter(io.RawIOBase):
     def __init__(self, sink: IO[bytes]) -> None:
         super().__init__()
         self._sink = sink
-        self._sha = hashlib.sha256()
+        self._sha = _Hasher()
         self.size = 0
         self.error: BaseException | None = None
 
@@ -42,12 +77,14 @@ class HashingWriter(io.RawIOBase):
 
     def write(self, data) -> int:  # type: ignore[override]
         view = memoryview(data).cast("B")
-        self._sha.update(view)
+        self._sha.feed(view)  # hashed while the sink writes; the caller may reuse ``data`` once we return
         try:
             self._sink.write(view)
         except Exception as exc:
             self.error = exc
             raise
+        finally:
+            self._sha.wait()
         self.size += view.nbytes
         return view.nbytes
 
@@ -64,7 +101,7 @@ class HashingReader(io.RawIOBase):
     def __init__(self, source: IO[bytes]) -> None:
         super().__init__()
         self._source = source
-        self._sha = hashlib.sha256()
+        self._sha = _Hasher()
         self.size = 0
 
     def readable(self) -> bool:
@@ -72,6 +109,7 @@ class HashingReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
+        self._sha.wait()
         n = read_into(self._source, view)
         if n:
             self._sha.update(view[:n])
@@ -82,13 +120,13 @@ class HashingReader(io.RawIOBase):
         if size is None or size < 0:
             return self.readall()
         data = self._source.read(min(size, CHUNK_SIZE))
-        self._sha.update(data)
+        self._sha.feed(data)  # bytes are immutable: hashed while the caller parses them
         self.size += len(data)
         return data
 
     def readall(self) -> bytes:
         data = self._source.read()
-        self._sha.update(data)
+        self._sha.feed(data)
         self.size += len(data)
         return data
 
@@ -121,18 +159,35 @@ def _is_local_file(raw: Any) -> bool:
 
 
 def _hash_into(source: IO[bytes], sink: IO[bytes] | None) -> tuple[str, int]:
+    """sha256 and size of what ``source`` yields (copied to ``sink`` when given). The next chunk is read on a
+    helper thread while this one is hashed (and copied), so hashing overlaps the I/O."""
     sha, size = hashlib.sha256(), 0
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
-    while True:
-        n = read_into(source, view)
-        chunk = view[:n]
-        if not n:
-            return sha.hexdigest(), size
-        sha.update(chunk)
-        if sink is not None:
-            sink.write(chunk)
+    buffers = [memoryview(bytearray(CHUNK_SIZE)), memoryview(bytearray(CHUNK_SIZE))]
+    ahead: dict[str, Any] = {}
+
+    def read_ahead(view: memoryview) -> None:
+        try:
+            ahead["n"] = read_into(source, view)
+        except BaseException as exc:  # re-raised in the caller's thread
+            ahead["error"] = exc
+
+    current = 0
+    n = read_into(source, buffers[current])
+    while n:
+        reader = threading.Thread(target=read_ahead, args=(buffers[1 - current],), daemon=True)
+        reader.start()
+        try:
+            chunk = buffers[current][:n]
+            sha.update(chunk)
+            if sink is not None:
+                sink.write(chunk)
+        finally:
+            reader.join()
+        if "error" in ahead:
+            raise ahead["error"]
         size += n
+        n, current = ahead.pop("n"), 1 - current
+    return sha.hexdigest(), size
 
 
 @contextmanager
