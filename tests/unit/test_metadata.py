@@ -34,6 +34,7 @@ WRITE_FIELDS = {
     "format_version",
     "python_type",
     "preview",
+    "preview_data",  # the structured preview the Results page renders (JSON tree, table, text, hex)
     "written_at",
     "python_version",
     "cloudpickle_version",
