@@ -24,7 +24,7 @@ FLOOR_LOCK="requirements/matrix/airflow-floor.txt"
 # The floor and the day after its release on PyPI (dependencies are resolved as of that day).
 FLOOR_AIRFLOW="3.2.2"
 FLOOR_RELEASED="2026-05-30"
-read -r -a TESTS <<<"${RESULTS_MATRIX_TESTS:-tests/unit tests/integration/test_checkpointing_dags.py tests/integration/test_xcom_backend.py tests/integration/test_operators_dags.py}"
+read -r -a TESTS <<<"${RESULTS_MATRIX_TESTS:-tests/unit tests/integration/test_checkpointing_dags.py tests/integration/test_xcom_backend.py}"
 
 find_python() { # find_python 3.10 -> path of a python3.10 interpreter
   local minor="$1" candidate
