@@ -136,7 +136,7 @@ def record_from_row(
             python_type=_str(ref.get("python_type")),
             written_at=_str(ref.get("written_at")),
             try_number=_int(ref.get("try_number")),
-            url=url or None,
+            url=url if url.startswith("https://") else None,  # a console link (else the Result tab)
             verified=verified,
             row_timestamp=stamp,
         )

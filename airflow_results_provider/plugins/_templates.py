@@ -15,7 +15,7 @@ _BASE = """<!doctype html>
  th{background:#edf2f7;white-space:nowrap} td.mono,pre,code{font-family:ui-monospace,monospace;font-size:12px}
  pre{white-space:pre-wrap;word-break:break-all;margin:0} .muted{color:#718096} .missing{color:#c53030} .ok{color:#2f855a}
  form.filters input,form.filters select{margin-right:6px} .tree ul{list-style:none;margin:0;padding-left:16px}
- .tree summary{cursor:pointer} section{margin-bottom:24px} h1{font-size:18px} h2{font-size:16px}
+ .tree summary{cursor:pointer} .preview{margin:8px 0 12px} section{margin-bottom:24px} h1{font-size:18px} h2{font-size:16px}
 </style></head><body>
 <h1>{{ title }}</h1>
 {% block body %}{% endblock %}
@@ -62,14 +62,8 @@ _TREE = """{% macro tree(value, open=True) -%}
 
 _TASK_INSTANCE = """{% extends "base.html" %}{% from "tree.html" import tree %}{% block body %}
 {% for d in details %}<section>
-<h2>{{ d.xcom_key }} — {{ owner(d.owner) }}{% if not d.verified %} <span class="missing">(unverified: the store is not read)</span>{% endif %}</h2>
-<table>
- {% for label, value in [("DAG", d.dag_id), ("run", d.run_id), ("task", d.task_id), ("map index", d.map_index if d.map_index >= 0 else ""), ("result class", d.result), ("location", d.location), ("serializer", d.serializer), ("size", size(d.size)), ("sha256", d.sha256), ("python type", d.python_type), ("written at", d.written_at), ("try number", d.try_number)] %}
- <tr><th>{{ label }}</th><td class="mono">{{ value if value is not none else '' }}</td></tr>{% endfor %}
- <tr><th>exists</th><td>{% if d.exists is none %}unknown{% elif d.exists %}<span class="ok">yes</span>{% else %}<span class="missing">missing</span>{% endif %}</td></tr>
- {% if d.url %}<tr><th>console</th><td><a href="{{ d.url }}" target="_blank" rel="noopener">{{ d.url }}</a></td></tr>{% endif %}
-</table>
-<h2>Preview</h2>
+<h2>{{ "return value" if d.xcom_key == "_link_ResultLink" else "XCom " ~ d.xcom_key }}: {{ owner(d.owner) }}
+{%- if not d.verified %} <span class="missing">(unverified: the store is not read)</span>{% endif %}</h2>
 <div class="preview tree">
 {% set p = d.preview_data %}
 {% if d.value is not none %}{{ tree(d.value) }}
@@ -82,6 +76,12 @@ _TASK_INSTANCE = """{% extends "base.html" %}{% from "tree.html" import tree %}{
 {% elif d.preview %}<pre>{{ d.preview }}</pre>
 {% else %}<p class="muted">No preview was recorded.</p>{% endif %}
 </div>
+<table>
+ {% for label, value in [("location", d.location), ("result class", d.result), ("serializer", d.serializer), ("size", size(d.size)), ("sha256", d.sha256), ("python type", d.python_type), ("written at", d.written_at), ("try number", d.try_number), ("DAG", d.dag_id), ("run", d.run_id), ("task", d.task_id), ("map index", d.map_index if d.map_index >= 0 else "")] %}
+ <tr><th>{{ label }}</th><td class="mono">{{ value if value is not none else '' }}</td></tr>{% endfor %}
+ <tr><th>exists</th><td>{% if d.exists is none %}unknown{% elif d.exists %}<span class="ok">yes</span>{% else %}<span class="missing">missing</span>{% endif %}</td></tr>
+ {% if d.url %}<tr><th>console</th><td><a href="{{ d.url }}" target="_blank" rel="noopener">{{ d.url }}</a></td></tr>{% endif %}
+</table>
 </section>{% else %}<p class="muted">No stored result for this task instance.</p>{% endfor %}
 {% endblock %}"""
 

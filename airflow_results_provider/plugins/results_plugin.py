@@ -36,7 +36,7 @@ def _views(base: str) -> list[dict[str, str]]:
             "name": "Results",
             "href": f"{root}/run/{{DAG_ID}}/{{RUN_ID}}",
             "destination": "dag_run",
-            "url_route": "results",
+            "url_route": "run-results",
         },
     ]
 

@@ -28,13 +28,17 @@ def free_port() -> int:
 class Standalone:
     """A running ``airflow standalone`` with its own AIRFLOW_HOME, dags folder and results dir."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str]) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str], base_path: str = "") -> None:
         self.home = home
         self.dags = home / "dags"
         self.results = home / "results"
         self.dags.mkdir(parents=True)
         port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
+        self.origin = f"http://127.0.0.1:{port}"
+        #: Everything is served under ``[api] base_url``; with ``base_path`` that URL has a path.
+        self.base = self.origin + base_path
+        #: Bearer token sent with every request (set when the auth manager needs logins).
+        self.token: str | None = None
         venv_bin = str(Path(sys.executable).parent)
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
@@ -47,6 +51,7 @@ class Standalone:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base}/execution/",
+            "AIRFLOW__API__BASE_URL": f"{self.base}/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -97,9 +102,10 @@ class Standalone:
 
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=30) as response:
             return json.loads(response.read() or b"{}")
 
@@ -146,9 +152,12 @@ class Standalone:
 def standalone_factory():
     started: list[Standalone] = []
 
-    def start(**extra_env: str) -> Standalone:
-        instance = Standalone(Path(tempfile.mkdtemp(prefix="results-standalone-")), extra_env)
+    def start(base_path: str = "", prepare=None, **extra_env: str) -> Standalone:
+        """``prepare(instance)`` runs before ``airflow standalone`` starts (e.g. ``airflow teams sync``)."""
+        instance = Standalone(Path(tempfile.mkdtemp(prefix="results-standalone-")), extra_env, base_path)
         started.append(instance)
+        if prepare is not None:
+            prepare(instance)
         instance.start()
         return instance
 
