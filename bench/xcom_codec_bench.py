@@ -50,8 +50,8 @@ def main() -> None:
         AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD="0",
     )
     import orjson
-    from airflow.sdk.bases.xcom import BaseXCom
     from airflow.providers.common.io.xcom.backend import XComObjectStorageBackend
+    from airflow.sdk.bases.xcom import BaseXCom
 
     from airflow_results_provider.xcom import ResultXComBackend
 

@@ -74,6 +74,9 @@ class ObjectStoreResult(Result):
     #: The store can create an object only if it is absent (S3 If-None-Match, GCS ifGenerationMatch=0, Azure
     #: overwrite=False): commits are serialized per key with a lease object.
     conditional_writes: ClassVar[bool] = False
+    #: Parts (S3 multipart, Azure blocks) uploaded at once by one write: memory per write is bounded by
+    #: ``(upload_parallelism + 1) * part size`` (40 MB with the 8 MB default parts).
+    upload_parallelism: ClassVar[int] = 4
 
     def __init__(
         self,
@@ -303,15 +306,21 @@ def _lease(data: bytes | None) -> dict[str, Any] | None:
 class BufferedPartWriter(PayloadWriter):
     """Collects writes into parts of ``part_size`` bytes and hands each full part to ``upload_part``.
 
-    Holds at most one part in memory. Subclasses implement ``upload_part(data)``, ``finish(small)`` (``small`` is
-    the whole payload when it never filled a part, else ``None``) and ``discard()``.
+    Up to ``parallel`` parts upload at once on helper threads (the SDK calls release the GIL while on the
+    network), so memory is bounded by ``(parallel + 1) * part_size``; ``parallel=1`` uploads in line. Subclasses
+    implement ``begin()`` (once, before the first part), ``upload_part(data, index)`` (thread-safe: parts may
+    finish in any order), ``finish(small)`` (``small`` is the whole payload when it never filled a part, else
+    ``None``; called after every part finished) and ``discard()``.
     """
 
-    def __init__(self, part_size: int = PART_SIZE) -> None:
+    def __init__(self, part_size: int = PART_SIZE, parallel: int = 1) -> None:
         self.part_size = part_size
+        self.parallel = max(1, parallel)
         self._buffer = io.BytesIO()
         self._parts = 0
         self._done = False
+        self._pool: Any = None
+        self._pending: list[Any] = []
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data).cast("B")
@@ -327,8 +336,32 @@ class BufferedPartWriter(PayloadWriter):
     def _flush_part(self) -> None:
         data = self._buffer.getvalue()
         self._buffer = io.BytesIO()
+        index = self._parts
+        if index == 0:
+            self.begin()
         self._parts += 1
-        self.upload_part(data)
+        if self.parallel == 1:
+            self.upload_part(data, index)
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="results-upload")
+        while len(self._pending) >= self.parallel:  # bounded memory: wait for the oldest part
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self.upload_part, data, index))
+
+    def _wait_parts(self) -> None:
+        try:
+            while self._pending:
+                self._pending.pop(0).result()
+        finally:
+            for future in self._pending:
+                future.cancel()
+            self._pending.clear()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def commit(self) -> None:
         if self._parts == 0:
@@ -336,6 +369,7 @@ class BufferedPartWriter(PayloadWriter):
         else:
             if self._buffer.tell():
                 self._flush_part()
+            self._wait_parts()
             self.finish(None)
         self._done = True
 
@@ -344,11 +378,18 @@ class BufferedPartWriter(PayloadWriter):
             return
         self._done = True
         self._buffer = io.BytesIO()
+        try:
+            self._wait_parts()
+        except Exception:  # the write already failed; the parts are discarded below
+            pass
         if self._parts:
             self.discard()
 
     # subclasses
-    def upload_part(self, data: bytes) -> None:
+    def begin(self) -> None:
+        """Called once before the first part (e.g. to create a multipart upload)."""
+
+    def upload_part(self, data: bytes, index: int) -> None:
         raise NotImplementedError
 
     def finish(self, small: bytes | None) -> None:

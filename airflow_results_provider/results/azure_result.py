@@ -117,18 +117,19 @@ class AzureResult(ObjectStoreResult):
 
 class _BlockWriter(BufferedPartWriter):
     def __init__(self, result: AzureResult, key: str) -> None:
-        super().__init__(result.block_size)
+        super().__init__(result.block_size, result.upload_parallelism)
         self.result, self.key = result, key
-        self.blocks: list[str] = []
+        self.blocks: dict[int, str] = {}
         self._client = result._blob(key)
+        self._writer_id = uuid.uuid4().hex
 
-    def upload_part(self, data: bytes) -> None:
-        block_id = base64.b64encode(f"{uuid.uuid4().hex}-{len(self.blocks):06d}".encode()).decode()
+    def upload_part(self, data: bytes, index: int) -> None:
+        block_id = base64.b64encode(f"{self._writer_id}-{index:06d}".encode()).decode()
         try:
             self._client.stage_block(block_id=block_id, data=data)
         except Exception as exc:
             raise self.result._fail(exc, self.key, "block upload") from exc
-        self.blocks.append(block_id)
+        self.blocks[index] = block_id
 
     def finish(self, small: bytes | None) -> None:
         if small is not None:
@@ -137,7 +138,7 @@ class _BlockWriter(BufferedPartWriter):
         from azure.storage.blob import BlobBlock
 
         try:
-            self._client.commit_block_list([BlobBlock(block_id=b) for b in self.blocks])
+            self._client.commit_block_list([BlobBlock(block_id=self.blocks[i]) for i in sorted(self.blocks)])
         except Exception as exc:
             raise self.result._fail(exc, self.key, "block list commit") from exc
 

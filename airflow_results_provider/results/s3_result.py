@@ -126,30 +126,33 @@ class S3Result(ObjectStoreResult):
 
 class _MultipartWriter(BufferedPartWriter):
     def __init__(self, result: S3Result, key: str) -> None:
-        super().__init__(result.part_size)
+        super().__init__(result.part_size, result.upload_parallelism)
         self.result, self.key = result, key
         self.upload_id: str | None = None
-        self.etags: list[dict[str, Any]] = []
+        self.etags: dict[int, dict[str, Any]] = {}
 
     @functools.cached_property
     def _client(self) -> Any:
         return self.result.client
 
-    def upload_part(self, data: bytes) -> None:
+    def begin(self) -> None:
         r = self.result
         try:
-            if self.upload_id is None:
-                created = self._client.create_multipart_upload(
-                    Bucket=r.bucket, Key=self.key, **r.upload_options
-                )
-                self.upload_id = created["UploadId"]
-            number = len(self.etags) + 1
+            created = self._client.create_multipart_upload(Bucket=r.bucket, Key=self.key, **r.upload_options)
+        except Exception as exc:
+            raise r._fail(exc, self.key, "multipart upload") from exc
+        self.upload_id = created["UploadId"]
+
+    def upload_part(self, data: bytes, index: int) -> None:
+        r = self.result
+        number = index + 1
+        try:
             part = self._client.upload_part(
                 Bucket=r.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
             )
         except Exception as exc:
             raise r._fail(exc, self.key, "multipart upload") from exc
-        self.etags.append({"PartNumber": number, "ETag": part["ETag"]})
+        self.etags[index] = {"PartNumber": number, "ETag": part["ETag"]}
 
     def finish(self, small: bytes | None) -> None:
         r = self.result
@@ -158,7 +161,10 @@ class _MultipartWriter(BufferedPartWriter):
             return
         try:
             self._client.complete_multipart_upload(
-                Bucket=r.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.etags}
+                Bucket=r.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": [self.etags[i] for i in sorted(self.etags)]},
             )
         except Exception as exc:
             self.discard()
