@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--kind", choices=["bytes", "numpy"], default="bytes")
     parser.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     size = args.size_mb * 2**20
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="results-bench-") as directory:
@@ -117,6 +118,9 @@ def main() -> None:
         total = sum(best[f"result-{op}"]["seconds"] for op in ("write", "read"))
         raw_total = sum(best[f"raw-{op}"]["seconds"] for op in ("write", "read"))
         print(f"write+read ratio LocalResult/raw: {total / raw_total:.2f}x")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"mb": args.size_mb, "kind": args.kind, "repeat": args.repeat, "steps": best}, f)
 
 
 if __name__ == "__main__":
