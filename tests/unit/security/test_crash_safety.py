@@ -32,7 +32,7 @@ def _writer(directory: str, index: int, barrier, rounds: int) -> None:
 
 def test_concurrent_writers_leave_one_writers_payload_with_its_metadata(tmp_path):
     context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(WRITERS + 1)
+    barrier = context.Barrier(WRITERS + 1, timeout=120)  # a writer that dies breaks it instead of hanging
     workers = [
         context.Process(target=_writer, args=(str(tmp_path), i, barrier, ROUNDS)) for i in range(WRITERS)
     ]
@@ -50,7 +50,9 @@ def test_concurrent_writers_leave_one_writers_payload_with_its_metadata(tmp_path
     finally:
         for worker in workers:
             worker.join(timeout=60)
-    assert all(worker.exitcode == 0 for worker in workers)
+            if worker.is_alive():
+                worker.kill()
+    assert [worker.exitcode for worker in workers] == [0] * WRITERS
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
