@@ -31,7 +31,7 @@ def _writer(directory: str, index: int, barrier, rounds: int) -> None:
 
 
 def test_concurrent_writers_leave_one_writers_payload_with_its_metadata(tmp_path):
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold Airflow threads
     barrier = context.Barrier(WRITERS + 1, timeout=120)  # a writer that dies breaks it instead of hanging
     workers = [
         context.Process(target=_writer, args=(str(tmp_path), i, barrier, ROUNDS)) for i in range(WRITERS)
