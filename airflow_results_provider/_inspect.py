@@ -477,12 +477,34 @@ class StoredObject:
 
 
 def iter_store(result: Any) -> Iterator[StoredObject]:
-    """Every payload of a store that has a metadata sidecar (what Results write), streamed."""
+    """Every payload of a store that has a metadata sidecar (what Results write), streamed; ``size`` counts the
+    payload and its sidecar. Memory: the sizes of the last :data:`_RECENT` other objects listed (listings are
+    sorted, so a payload comes just before its sidecar); a local payload not among them is stat'ed."""
+    from collections import OrderedDict
+
     from airflow_results_provider._metadata import METADATA_SUFFIX
 
+    recent: OrderedDict[str, int] = OrderedDict()
+    local = type(result).__name__ == "LocalResult"
     for obj in _list_objects(result):
-        if obj.key.endswith(METADATA_SUFFIX):
-            yield StoredObject(obj.key[: -len(METADATA_SUFFIX)], obj.size, obj.modified)
+        if not obj.key.endswith(METADATA_SUFFIX):
+            recent[obj.key] = obj.size
+            if len(recent) > _RECENT:
+                recent.popitem(last=False)
+            continue
+        key = obj.key[: -len(METADATA_SUFFIX)]
+        payload = recent.pop(key, None)
+        if payload is None and local:
+            import os
+
+            try:
+                payload = os.stat(result.path(key)).st_size
+            except OSError:
+                payload = 0
+        yield StoredObject(key, obj.size + (payload or 0), obj.modified)
+
+
+_RECENT = 10_000
 
 
 def _list_objects(result: Any) -> Iterator[StoredObject]:

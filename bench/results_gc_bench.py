@@ -57,10 +57,11 @@ for i in range(n):
         rows.append(build_envelope(metadata=meta, store=store.as_uri(), key=rel, owner="xcom", dag_id=f"dag{i % 50}",
                                    task_id=f"t{i}", run_id="r", map_index=-1, xcom_key="return_value", signing_key=key))
 with create_session() as session:
-    from sqlalchemy import insert
+    from sqlalchemy import insert, text
+    session.execute(text("PRAGMA foreign_keys=OFF"))  # rows without DAG runs: only the index matters here
     session.execute(insert(XComModel.__table__), [
         {"dag_run_id": 1, "task_id": r["task_id"], "map_index": -1, "key": "return_value", "dag_id": r["dag_id"],
-         "run_id": "r", "value": json.dumps(r), "timestamp": __import__("datetime").datetime.now()} for r in rows])
+         "run_id": "r", "value": json.dumps(r), "timestamp": __import__("datetime").datetime.now(__import__("datetime").timezone.utc)} for r in rows])
 """
     subprocess.run([sys.executable, "-c", code, str(store), str(objects)], env=env, check=True)
 

@@ -120,6 +120,8 @@ def airflow(standalone_factory, tmp_path_factory):
         base_path=BASE_PATH,
         prepare=prepare,
         AIRFLOW__CORE__MULTI_TEAM="True",
+        # Airflow caches a DAG's team for 30 s, also "no team" from polls made before the DAG was parsed.
+        AIRFLOW__CORE__TEAM_NAME_CACHE_TTL="1",
         AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST=json.dumps(bundles),
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin:team_a|team_b,outsider:viewer:team_a",
