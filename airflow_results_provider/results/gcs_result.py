@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import queue
+import threading
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
@@ -9,14 +12,19 @@ from airflow_results_provider.results._object_store import ObjectStoreResult
 from airflow_results_provider.results.base import Location, PayloadWriter
 from airflow_results_provider.serializers.base import Serializer
 
-CHUNK_SIZE = 32 * 1024 * 1024  # resumable upload / ranged download chunk (a multiple of 256 KiB)
+CHUNK_SIZE = 32 * 1024 * 1024  # resumable upload chunk (a multiple of 256 KiB)
+#: A read is one streaming GET on a helper thread, handed over in pieces of this size through a queue of at
+#: most _READ_QUEUE pieces (so a read holds at most ~16 MB besides what the caller keeps).
+_READ_PIECE = 1024 * 1024
+_READ_QUEUE = 16
 
 
 class GCSResult(ObjectStoreResult):
     """Stores payloads in ``gs://bucket/prefix/<location>`` through ``GCSHook(gcp_conn_id)``.
 
     Large values stream as a resumable upload (32 MB chunks) that only creates the object when finalized; a
-    failed write never finalizes, so the previous object stays. ``exists`` is one metadata GET.
+    failed write never finalizes, so the previous object stays. Reads are one streaming GET (checksum-validated by the
+    client), as ``download_to_file`` does. ``exists`` is one metadata GET.
     """
 
     scheme: ClassVar[str] = "gs"
@@ -63,7 +71,7 @@ class GCSResult(ObjectStoreResult):
 
         def open_blob() -> IO[bytes]:
             blob.reload()
-            return blob.open("rb", chunk_size=self.chunk_size)
+            return _StreamingDownload(blob)  # type: ignore[return-value]
 
         return self._call(key, "read", open_blob)
 
@@ -122,3 +130,77 @@ class _ResumableWriter(PayloadWriter):
     def abort(self) -> None:
         # An unfinalized resumable session creates no object; dropping it leaves the previous one in place.
         pass
+
+
+class _StreamingDownload(io.RawIOBase):
+    """``blob.download_to_file`` (one GET) on a helper thread, read through a bounded queue."""
+
+    def __init__(self, blob: Any) -> None:
+        super().__init__()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_READ_QUEUE)
+        self._piece = memoryview(b"")
+        self._cancelled = False
+        self._finished = False
+        self._thread = threading.Thread(
+            target=self._download, args=(blob,), name="results-gcs-read", daemon=True
+        )
+        self._thread.start()
+
+    def _download(self, blob: Any) -> None:
+        sink = _QueueSink(self)
+        try:
+            blob.download_to_file(sink)
+            sink.flush()
+            self._queue.put(None)
+        except BaseException as exc:  # handed to the reader
+            self._queue.put(exc)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._piece.nbytes:
+            if self._finished:
+                return 0
+            item = self._queue.get()
+            if item is None:
+                self._finished = True
+                return 0
+            if isinstance(item, BaseException):
+                self._finished = True
+                raise item
+            self._piece = memoryview(item)
+        n = min(view.nbytes, self._piece.nbytes)
+        view[:n] = self._piece[:n]
+        self._piece = self._piece[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed and self._thread.is_alive():
+            self._cancelled = True
+            while self._thread.is_alive():  # unblock a full queue until the downloader stops
+                try:
+                    self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+        super().close()
+
+
+class _QueueSink:
+    def __init__(self, reader: _StreamingDownload) -> None:
+        self._reader = reader
+        self._pending = bytearray()
+
+    def write(self, data: Any) -> int:
+        if self._reader._cancelled:
+            raise OSError("read cancelled")
+        self._pending += data
+        if len(self._pending) >= _READ_PIECE:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._reader._queue.put(bytes(self._pending))
+            self._pending = bytearray()
