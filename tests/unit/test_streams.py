@@ -269,3 +269,39 @@ def test_peek_reader_of_a_short_source():
     assert head == b"ab" and reader.read() == b"ab"
     head, reader = peek_reader(io.BytesIO(b""), 1)
     assert head == b"" and reader.read() == b"" and reader.readinto(bytearray(4)) == 0
+
+
+def test_verified_source_reads_ahead_across_many_chunks(monkeypatch, tmp_path):
+    monkeypatch.setattr(_streams, "CHUNK_SIZE", 1000)
+    data = bytes(range(256)) * 40  # 10 chunks and a bit
+    path = tmp_path / "payload"
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    with (
+        open(path, "rb", buffering=0) as raw,
+        _streams.verified_source(raw, {digest}, lambda d, n: ValueError(d)) as source,
+    ):
+        assert (source.digest, source.size) == (digest, len(data))
+        assert source.reader.read() == data
+    spooled = _streams.ForwardOnlyReader(io.BytesIO(data))
+    with _streams.verified_source(spooled, {digest}, lambda d, n: ValueError(d)) as source:
+        assert source.reader.read() == data
+
+
+def test_hashing_writer_and_reader_hash_large_pieces_on_a_thread():
+    from airflow_results_provider._streams import OVERLAP_MIN
+
+    data = b"x" * (3 * OVERLAP_MIN + 7)
+    sink = io.BytesIO()
+    writer = HashingWriter(sink)
+    buffer = bytearray(data[: 2 * OVERLAP_MIN])
+    writer.write(buffer)
+    buffer[:] = b"y" * len(buffer)  # reusing the buffer after write() returns must not change the digest
+    writer.write(data[2 * OVERLAP_MIN :])
+    assert (
+        writer.hexdigest() == hashlib.sha256(data).hexdigest() == hashlib.sha256(sink.getvalue()).hexdigest()
+    )
+    reader = HashingReader(io.BytesIO(data))
+    assert reader.readall() == data
+    reader.drain()
+    assert reader.hexdigest() == hashlib.sha256(data).hexdigest()
