@@ -314,13 +314,13 @@ def test_pages_in_chromium(airflow, browser, tmp_path):
     assert "offloaded" in body and "cached" in body
     shot(browser, "ui-dag-run-tab", tmp_path)
 
-    # The visible "Result" link on the task instance page.
-    browser.get(f"{airflow.base}/dags/results_ui/runs/{run_id}/tasks/report")
+    # The visible "Result" extra link (Details tab): same origin, so the UI shows it.
+    browser.get(f"{airflow.base}/dags/results_ui/runs/{run_id}/tasks/report/details")
     link = wait.until(
         lambda d: next(
-            (e for e in d.find_elements(By.XPATH, "//a[normalize-space()='Result']") if e.is_displayed()),
-            None,
+            (e for e in d.find_elements(By.CSS_SELECTOR, "a[href*='result-ref=']") if e.is_displayed()), None
         )
     )
-    assert "/plugin/result" in link.get_attribute("href")
+    assert link.text.strip() == "Result" and "/plugin/result#result-ref=" in link.get_attribute("href")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
     shot(browser, "ui-result-link", tmp_path)
