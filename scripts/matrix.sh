@@ -13,7 +13,7 @@
 #   bash scripts/matrix.sh airflow-floor   # one leg
 #   bash scripts/matrix.sh lock            # re-resolve requirements/matrix/airflow-floor.txt
 # RESULTS_MATRIX_TESTS overrides the test paths (space separated), RESULTS_MATRIX_TIMEOUT a leg's pytest time
-# limit in seconds (default 900). Needs .venv (scripts/bootstrap.sh) for uv,
+# limit in seconds (default 1800). Needs .venv (scripts/bootstrap.sh) for uv,
 # and the interpreters python3.10 and python3.13 (on PATH or under pyenv: uv cannot download Pythons here).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -96,7 +96,7 @@ run_leg() { # run_leg <leg> <log>: pytest of TESTS in the leg's venv, output to 
     echo "==> matrix leg $leg: $("$venv/bin/python" -V), apache-airflow $("$venv/bin/python" -c \
       'import importlib.metadata as m; print(m.version("apache-airflow"))')"
     # a hung test fails its leg instead of blocking CI
-    timeout --kill-after=30 "${RESULTS_MATRIX_TIMEOUT:-900}" \
+    timeout --kill-after=30 "${RESULTS_MATRIX_TIMEOUT:-1800}" \
       "$venv/bin/python" -m pytest -q -p no:cacheprovider "${DESELECT[@]}" "${TESTS[@]}"
   } >"$log" 2>&1
 }
