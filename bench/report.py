@@ -98,7 +98,10 @@ def scale_section(scale: dict, img: str) -> list[str]:
     sizes = scale.get("sizes") or {}
     lines = []
     if sizes:
-        lines += ["| store | size | seconds | ms per MB | peak RSS growth / value |", "|---|---|---|---|---|"]
+        lines += [
+            "| store | size | seconds | ms per MB | extra peak RSS / value (beyond the value and the copy read back) |",
+            "|---|---|---|---|---|",
+        ]
         for store, by_size in sizes.items():
             for mb, m in sorted(by_size.items(), key=lambda kv: int(kv[0])):
                 lines.append(
@@ -133,7 +136,7 @@ def plots(scale: dict, codec: dict, out: Path) -> None:
             ax1.plot(xs, [m["seconds"] for _, m in pts], marker="o", label=store)
             ax2.plot(xs, [m["peak_growth_mb"] / mb for mb, m in pts], marker="o", label=store)
         ax1.set(xscale="log", yscale="log", xlabel="value size (MB)", ylabel="write + read (s)")
-        ax2.set(xscale="log", xlabel="value size (MB)", ylabel="peak RSS growth / value size")
+        ax2.set(xscale="log", xlabel="value size (MB)", ylabel="extra peak RSS / value size")
         for ax in (ax1, ax2):
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()

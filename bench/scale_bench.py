@@ -3,7 +3,8 @@
 ``sizes``: for each size, one subprocess per (store, step) so peak RSS is the step's own: LocalResult write+read
 of a bytes value (pickle, verified before load) next to a raw fsynced file write+read, and the XCom backend's
 serialize_value+deserialize_value of the same bytes; prints seconds, seconds per MB (flat = linear) and peak RSS
-growth / value size. ``mapped``: a task mapped over --width inputs with per-index targets, run twice with
+growth beyond the value and the copy read back, divided by the value size (after a warm-up run, so imports do
+not count). ``mapped``: a task mapped over --width inputs with per-index targets, run twice with
 dag.test(); the second run finds every target: its wall time in total and per index.
 
     .venv/bin/python bench/scale_bench.py [--sizes 1 10 100 1024] [--width 1000] [--parts sizes mapped]
@@ -30,7 +31,6 @@ def rss():
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-base = rss()
 os.environ.update(AIRFLOW_HOME=root + "/home", AIRFLOW__API__SECRET_KEY="bench",
                   AIRFLOW__RESULTS__XCOM_RESULT="file://" + root + "/xcom", AIRFLOW__RESULTS__LOCAL_DIR=root + "/r")
 if step == "raw":
@@ -50,12 +50,14 @@ else:
     ident = dict(key="return_value", dag_id="scale", task_id="t", run_id="r", map_index=-1)
     def run():
         return B.deserialize_value(types.SimpleNamespace(value=B.serialize_value(value, **ident), **ident))
-run()  # warm-up (imports)
+run()  # warm-up: imports, so peak RSS growth below is the step's own, not the modules it loads
+base = rss()
 best = float("inf")
 for _ in range(int(os.environ.get("BENCH_REPEAT", "2"))):
     start = time.perf_counter(); out = run(); best = min(best, time.perf_counter() - start)
     del out
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# base holds the value and the modules; a read must hold one more copy (what it returns): growth beyond that
 print(json.dumps({"seconds": best, "peak_growth_mb": max(0.0, peak - base - size / 2**20)}))
 """
 
