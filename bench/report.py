@@ -174,7 +174,8 @@ def main() -> None:
     text = [
         "# Benchmarks",
         "",
-        f"Made by `bash scripts/bench.sh` on {dt.date.today().isoformat()}: {machine()}; {versions()}.",
+        f"Made by `{'BENCH_QUICK=1 ' if os.environ.get('BENCH_QUICK') else ''}bash scripts/bench.sh` on "
+        f"{dt.date.today().isoformat()}: {machine()}; {versions()}.",
         "",
         "Every table compares candidate and baselines measured **in the same run**, interleaved, best of N: the"
         " machine was shared with other jobs, so read the ratios, not the seconds.",
