@@ -592,7 +592,10 @@ def gc(
     on_delete: Callable[[str, int], None] | None = None,
 ) -> GcPlan:
     """Expire indexed results (``older_than``, ``keep_last`` runs per DAG/task/key) and delete orphans: stored
-    payloads with a sidecar that no row refers to. Memory: the set of referenced keys, never the listing."""
+    payloads with a sidecar that no row refers to — both only in ``stores``. Memory: the set of referenced keys,
+    never the listing."""
+    stores = list(stores)
+    in_scope: set[str] = set().union(*(_store_aliases(spec) for spec in stores)) if stores else set()
     plan = GcPlan()
     referenced: dict[str, set[str]] = {}
     sequence_prefixes: dict[str, list[str]] = {}
@@ -602,7 +605,7 @@ def gc(
     for record in iter_records(session, Filters(), order_newest=True):
         spec = record.store or ""
         expired = False
-        if expire and record.verified:
+        if expire and record.verified and _store_aliases(spec) & in_scope:
             group = (record.dag_id, record.task_id, record.map_index, record.xcom_key)
             counts[group] = counts.get(group, 0) + 1
             written = _written(record)
