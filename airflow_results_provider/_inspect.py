@@ -128,14 +128,8 @@ def record_from_row(
             owner=str(ref.get("owner") or _result_ref.OWNER_CHECKPOINT),
             store=store if isinstance(store, str) else None,
             key=rkey if isinstance(rkey, str) else None,
-            result=_str(ref.get("result")),
             location=_uri(store, rkey),
-            serializer=_str(ref.get("serializer")),
-            size=_int(ref.get("size")),
-            sha256=_str(ref.get("sha256")),
-            python_type=_str(ref.get("python_type")),
-            written_at=_str(ref.get("written_at")),
-            try_number=_int(ref.get("try_number")),
+            **_payload_fields(ref),
             url=url if url.startswith("https://") else None,  # a console link (else the Result tab)
             verified=verified,
             row_timestamp=stamp,
@@ -148,15 +142,9 @@ def record_from_row(
         owner=str(value.get("owner") or OWNER_XCOM),
         store=_str(value.get("store")),
         key=_str(value.get("key")),
-        result=_str(value.get("result")),
         location=_str(value.get("location")),
-        serializer=_str(value.get("serializer")),
-        size=_int(value.get("size")),
-        sha256=_str(value.get("sha256")),
-        python_type=_str(value.get("python_type")),
+        **_payload_fields(value),
         preview=_str(value.get("preview")),
-        written_at=_str(value.get("written_at")),
-        try_number=_int(value.get("try_number")),
         url=_str(value.get("url")),
         verified=verified,
         kind=_str(value.get("kind")),
@@ -662,6 +650,19 @@ def gc(
         if progress:
             progress(spec, plan.scanned)
     return plan
+
+
+def _payload_fields(source: Mapping[str, Any]) -> dict[str, Any]:
+    """What a reference and an envelope both say about the payload, typed (rows are untrusted)."""
+    return {
+        "result": _str(source.get("result")),
+        "serializer": _str(source.get("serializer")),
+        "size": _int(source.get("size")),
+        "sha256": _str(source.get("sha256")),
+        "python_type": _str(source.get("python_type")),
+        "written_at": _str(source.get("written_at")),
+        "try_number": _int(source.get("try_number")),
+    }
 
 
 def _store_aliases(spec: str) -> set[str]:
