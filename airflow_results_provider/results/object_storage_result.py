@@ -20,7 +20,7 @@ class ObjectStorageResult(ObjectStoreResult):
 
     scheme: ClassVar[str] = "objectstorage"
     container_attr: ClassVar[str] = "base"
-    _transient = ("_path_cache",)
+    _transient = ("_hook_cache", "_path_cache")
 
     def __init__(
         self,

@@ -41,7 +41,6 @@ class S3Result(ObjectStoreResult):
     hook_path: ClassVar[tuple[str, str, str]] = ("airflow.providers.amazon.aws.hooks.s3", "S3Hook", "amazon")
     conditional_writes: ClassVar[bool] = True
     provider: ClassVar[str] = "S3"
-    _transient = ("_hook_cache", "_boto3_client")
 
     def __init__(
         self,
@@ -67,14 +66,14 @@ class S3Result(ObjectStoreResult):
         client = super().client
         if not self.boto3_kwargs:
             return client
-        custom = self.__dict__.get("_boto3_client")
-        if custom is None:
-            hook = self.__dict__["_hook_cache"][0]
+
+        def make() -> Any:
             meta = client.meta
             kwargs = {"endpoint_url": meta.endpoint_url, "region_name": meta.region_name, **self.boto3_kwargs}
-            session = hook.get_session(region_name=kwargs["region_name"])
-            custom = self.__dict__["_boto3_client"] = session.client("s3", **kwargs)
-        return custom
+            return self.hook.get_session(region_name=kwargs["region_name"]).client("s3", **kwargs)
+
+        key = ("boto3", self.aws_conn_id, repr(sorted(self.boto3_kwargs.items())))
+        return self.client_cache.get(key, make)
 
     def console_url(self, key: str) -> str | None:
         return f"https://s3.console.aws.amazon.com/s3/object/{self.bucket}?prefix={quote(key)}"

@@ -41,8 +41,37 @@ def test_a_missing_provider_names_the_extra():
         NoProvider("bkt").client  # noqa: B018
 
 
+class CountingHook:
+    """A hook whose ``get_conn()`` counts the clients it makes (a boto3 client costs ~0.3-1 s of CPU)."""
+
+    made: list[object] = []
+
+    def __init__(self, aws_conn_id: str) -> None:
+        self.conn_id = aws_conn_id
+
+    def get_conn(self) -> object:
+        client = object()
+        CountingHook.made.append((self.conn_id, client))
+        return client
+
+
+class CountingS3Result(S3Result):
+    hook_path = (__name__, "CountingHook", "amazon")
+
+
 def test_clients_are_never_pickled():
-    result = S3Result("bkt")
-    result.__dict__["_hook_cache"] = ("hook", object())
+    result = CountingS3Result("bkt")
+    client = result.client
     clone = pickle.loads(pickle.dumps(result))
-    assert "_hook_cache" not in clone.__dict__ and clone == S3Result("bkt")
+    assert clone == CountingS3Result("bkt") and "_hook_cache" not in clone.__dict__
+    assert clone.client is not client  # an unpickled Result connects on its own
+
+
+def test_copies_share_one_client_made_on_first_use():
+    CountingHook.made.clear()
+    result = CountingS3Result("bkt")
+    parts = [result.copy().format() for _ in range(64)]  # what a 64-chunk XCom list does, unconnected
+    assert {id(p.client) for p in parts} == {id(result.client)} and len(CountingHook.made) == 1
+    other = result.copy()
+    other.aws_conn_id = "other"
+    assert other.client is not result.client and [c for c, _ in CountingHook.made] == ["aws_default", "other"]
