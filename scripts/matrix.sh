@@ -11,6 +11,8 @@
 #
 #   bash scripts/matrix.sh                 # every leg
 #   bash scripts/matrix.sh airflow-floor   # one leg
+#   bash scripts/matrix.sh setup [LEG...]  # only build (or reuse) the legs' virtualenvs
+#   bash scripts/matrix.sh run [LEG...]    # only run the legs (their virtualenvs must be built)
 #   bash scripts/matrix.sh lock            # re-resolve requirements/matrix/airflow-floor.txt
 # RESULTS_MATRIX_TESTS overrides the test paths (space separated), RESULTS_MATRIX_TIMEOUT a leg's pytest time
 # limit in seconds (default 1800). Needs .venv (scripts/bootstrap.sh) for uv,
@@ -106,11 +108,18 @@ if [ "${1:-}" = lock ]; then
   exit 0
 fi
 
+action=all
+case "${1:-}" in
+  setup | run) action="$1" && shift ;;
+esac
 LEGS=("$@")
 [ ${#LEGS[@]} -gt 0 ] || LEGS=(airflow-floor python-newest)
-for leg in "${LEGS[@]}"; do
-  setup_leg "$leg"
-done
+if [ "$action" != run ]; then
+  for leg in "${LEGS[@]}"; do
+    setup_leg "$leg"
+  done
+fi
+[ "$action" != setup ] || exit 0
 
 # The legs run side by side (each has its own AIRFLOW_HOME from tests/conftest.py); logs are shown in order.
 logs="$(mktemp -d)"

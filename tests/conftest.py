@@ -81,6 +81,16 @@ def _fresh_config_cache():
     config.clear_cache()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` (scripts/test.sh), a module's tests stay on one worker, so
+    module-scoped services (a standalone, the Celery stack, the emulators) start once; modules that share a
+    session-scoped service name one ``xdist_group`` to share a worker too."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 

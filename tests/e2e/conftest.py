@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -148,8 +149,11 @@ class Standalone:
         return (logs / f"attempt={try_number}.log").read_text()
 
 
-@pytest.fixture(scope="module")
-def standalone_factory():
+XCOM_BACKEND = "airflow_results_provider.xcom.ResultXComBackend"
+
+
+@contextlib.contextmanager
+def _standalones():
     started: list[Standalone] = []
 
     def start(base_path: str = "", prepare=None, **extra_env: str) -> Standalone:
@@ -161,10 +165,28 @@ def standalone_factory():
         instance.start()
         return instance
 
-    yield start
-    for instance in started:
-        instance.stop()
-        shutil.rmtree(instance.home, ignore_errors=True)
+    try:
+        yield start
+    finally:
+        for instance in started:
+            instance.stop()
+            shutil.rmtree(instance.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def standalone_factory():
+    """Start standalones with their own configuration; they stop at the end of the module."""
+    with _standalones() as start:
+        yield start
+
+
+@pytest.fixture(scope="session")
+def xcom_standalone():
+    """One ``airflow standalone`` with the Result XCom backend (the deployment the README recommends), shared
+    by the end-to-end tests that need no other configuration: each startup costs a minute of CPU. Tests give
+    their DAGs their own ids."""
+    with _standalones() as start:
+        yield start(AIRFLOW__CORE__XCOM_BACKEND=XCOM_BACKEND)
 
 
 EXAMPLE_DAGS = ROOT / "example_dags"

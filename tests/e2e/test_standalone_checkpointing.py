@@ -1,5 +1,6 @@
-"""The checkpointed example DAG under `airflow standalone`: separate worker processes (LocalExecutor), state
-and links read through the REST API, checkpoints on disk, targets hit by the second run."""
+"""The checkpointed example DAG under `airflow standalone` with the Result XCom backend: separate worker
+processes (LocalExecutor), state and links read through the REST API, checkpoints on disk (the XCom rows
+reference them), targets hit by the second run."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import pytest
 from airflow_results_provider._result_ref import detach
 from tests.e2e.conftest import EXAMPLE_DAGS
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("xcom_standalone")]
 
 DAG_ID = "checkpointed_etl"
 TASKS = ("extract", "transform", "report")
 
 
-def test_checkpointed_etl_under_standalone(standalone_factory):
-    airflow = standalone_factory()
+def test_checkpointed_etl_under_standalone(xcom_standalone):
+    airflow = xcom_standalone
     airflow.add_dag(EXAMPLE_DAGS / f"{DAG_ID}.py", DAG_ID)
 
     first = airflow.run_dag(DAG_ID)

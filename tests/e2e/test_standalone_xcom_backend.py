@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("xcom_standalone")]
 
 DAG_ID = "xcom_envelope_api"
 SOURCE = textwrap.dedent(
@@ -37,10 +37,8 @@ SOURCE = textwrap.dedent(
 )
 
 
-def test_rest_api_returns_the_envelope(standalone_factory, tmp_path):
-    airflow = standalone_factory(
-        AIRFLOW__CORE__XCOM_BACKEND="airflow_results_provider.xcom.ResultXComBackend"
-    )
+def test_rest_api_returns_the_envelope(xcom_standalone, tmp_path):
+    airflow = xcom_standalone
     source = tmp_path / f"{DAG_ID}.py"
     source.write_text(SOURCE)
     airflow.add_dag(source, DAG_ID)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("xcom_standalone")]
 
-BACKEND = "airflow_results_provider.xcom.ResultXComBackend"
 DAG_ID = "xcom_forged_api"
 CONSUMERS = ("consumer_unsigned", "consumer_bad_hmac", "consumer_root")
 SOURCE = textwrap.dedent(
@@ -100,8 +99,8 @@ def _wait_for(airflow, run_id: str, predicate, timeout: float = 240) -> dict:
     raise AssertionError(f"{DAG_ID} {run_id}: still {states} after {timeout} s:\n{airflow.tail()}")
 
 
-def test_xcom_rows_forged_through_the_rest_api_never_load_a_pickle(standalone_factory, tmp_path):
-    airflow = standalone_factory(AIRFLOW__CORE__XCOM_BACKEND=BACKEND)
+def test_xcom_rows_forged_through_the_rest_api_never_load_a_pickle(xcom_standalone, tmp_path):
+    airflow = xcom_standalone
     go, marker = tmp_path / "go", tmp_path / "PWNED"
     evil = pickle.dumps(_Evil(marker))
     (tmp_path / "evil.pkl").write_bytes(evil)  # outside the store
