@@ -71,7 +71,7 @@ class ClientCache:
 
     def __init__(self) -> None:
         self._entries: dict[Any, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # make() may ask for another entry (the S3 hook for a boto3 client)
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         """The entry for ``key``, made by ``make()`` once (also when threads ask at the same time)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import types
 
 import pytest
 
@@ -50,9 +51,17 @@ class CountingHook:
         self.conn_id = aws_conn_id
 
     def get_conn(self) -> object:
-        client = object()
+        client = types.SimpleNamespace(meta=types.SimpleNamespace(endpoint_url=None, region_name="us-east-1"))
         CountingHook.made.append((self.conn_id, client))
         return client
+
+    def get_session(self, region_name: str) -> object:
+        def client(service: str, **kwargs: object) -> object:
+            made = types.SimpleNamespace(service=service, kwargs=kwargs)
+            CountingHook.made.append(("session", made))
+            return made
+
+        return types.SimpleNamespace(client=client)
 
 
 class CountingS3Result(S3Result):
@@ -75,3 +84,15 @@ def test_copies_share_one_client_made_on_first_use():
     other = result.copy()
     other.aws_conn_id = "other"
     assert other.client is not result.client and [c for c, _ in CountingHook.made] == ["aws_default", "other"]
+
+
+def test_a_boto3_kwargs_client_is_made_once_for_every_copy():
+    CountingHook.made.clear()
+    result = CountingS3Result("bkt", boto3_kwargs={"verify": False})
+    clients = {id(result.copy().client) for _ in range(8)}  # the hook's cache entry is asked for inside
+    assert len(clients) == 1 and [c for c, _ in CountingHook.made] == ["aws_default", "session"]
+    assert CountingHook.made[1][1].kwargs == {
+        "endpoint_url": None,
+        "region_name": "us-east-1",
+        "verify": False,
+    }
