@@ -19,7 +19,7 @@ fi
 .venv/bin/ruff format --check .
 workers="${RESULTS_TEST_WORKERS:-3}"
 xdist=()
-[ "$workers" = 0 ] || xdist=(-n "$workers" --dist loadgroup)
+[ "$workers" = 0 ] || xdist=(-n "$workers" --dist loadfile)
 .venv/bin/python -m pytest "${xdist[@]}" --durations=20 "$@"
 if [ "$matrix" = 1 ]; then
   if ! wait "$setup_pid"; then

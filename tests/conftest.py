@@ -81,14 +81,33 @@ def _fresh_config_cache():
     config.clear_cache()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist's ``--dist loadgroup`` (scripts/test.sh), a module's tests stay on one worker, so
-    module-scoped services (a standalone, the Celery stack, the emulators) start once; modules that share a
-    session-scoped service name one ``xdist_group`` to share a worker too."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+#: Test modules that share one session-scoped service: pytest-xdist runs each set on one worker, so the
+#: service starts once (an ``airflow standalone`` costs a minute of CPU).
+SHARED_WORKER_MODULES = {
+    "xcom_standalone": (
+        "tests/e2e/test_standalone_checkpointing.py",
+        "tests/e2e/test_standalone_xcom_backend.py",
+        "tests/e2e/test_standalone_xcom_security.py",
+    ),
+}
+_SHARED_GROUP = {module: group for group, modules in SHARED_WORKER_MODULES.items() for module in modules}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile`` (scripts/test.sh): a module's tests stay on one worker, so module-scoped services
+    (a standalone, the Celery stack) start once, and the modules of :data:`SHARED_WORKER_MODULES` count as one.
+    (Not ``--dist loadgroup``: pytest-xdist 3.8 renames node ids in a way pytest 9.2 ignores.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedServiceScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return _SHARED_GROUP.get(module, module)
+
+    return SharedServiceScheduling(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):

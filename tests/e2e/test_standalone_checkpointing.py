@@ -9,7 +9,7 @@ import pytest
 from airflow_results_provider._result_ref import detach
 from tests.e2e.conftest import EXAMPLE_DAGS
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("xcom_standalone")]
+pytestmark = pytest.mark.airflow
 
 DAG_ID = "checkpointed_etl"
 TASKS = ("extract", "transform", "report")

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("xcom_standalone")]
+pytestmark = pytest.mark.airflow
 
 DAG_ID = "xcom_envelope_api"
 SOURCE = textwrap.dedent(

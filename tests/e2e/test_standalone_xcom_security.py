@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("xcom_standalone")]
+pytestmark = pytest.mark.airflow
 
 DAG_ID = "xcom_forged_api"
 CONSUMERS = ("consumer_unsigned", "consumer_bad_hmac", "consumer_root")
