@@ -114,6 +114,10 @@ class PandasSerializer(Serializer):
                 return reader(fileobj, **self.deserialize_kwargs)
             if self.file_type in {"json", "html"}:
                 return reader(io.StringIO(fileobj.read().decode("utf-8")), **self.deserialize_kwargs)
+            if self.file_type == "xml":
+                # pandas 2.x's read_xml (lxml) seeks the stream and closes it when done; the document is
+                # parsed whole anyway, so it reads a copy in memory and the caller's stream stays open.
+                return reader(io.BytesIO(fileobj.read()), **self.deserialize_kwargs)
             return reader(fileobj, **self.deserialize_kwargs)
         except Exception as exc:
             raise self._error("deserialize", exc) from exc
