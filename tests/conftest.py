@@ -31,6 +31,9 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 os.environ["AIRFLOW__RESULTS__LOCAL_DIR"] = str(_AIRFLOW_HOME / "results")
 os.environ.pop("AIRFLOW__RESULTS__CHECKPOINTING", None)
 
+# The storage servers, one session fixture each for every test directory (imports tests.conftest: after ROOT).
+from tests.storage_servers import azure_server, gcs_server, s3_server  # noqa: E402, F401
+
 
 def airflow_env(**overrides: str) -> dict[str, str]:
     """Environment for an Airflow CLI subprocess of this test session."""

@@ -44,6 +44,8 @@ def _fsync_dir(path: str) -> None:
 
 
 _TEMP_SUFFIX = ".tmp"
+#: Suffix of a temp file in the instant before its writer locks it (never swept: see _AtomicFileWriter).
+_STAGING_SUFFIX = ".new"
 
 
 def _temp_prefix(final_path: str) -> str:
@@ -61,10 +63,18 @@ class _AtomicFileWriter(PayloadWriter):
         self.final_path = final_path
         directory = os.path.dirname(final_path)
         os.makedirs(directory, exist_ok=True)
-        fd, self.temp_path = tempfile.mkstemp(
-            dir=directory, prefix=_temp_prefix(final_path), suffix=_TEMP_SUFFIX
-        )
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        # Born under another suffix and renamed once locked: a sweeper that saw a ".tmp" file between its
+        # creation and its flock would take it for a dead writer's and delete it (seen with 8 writers under load).
+        fd, staging = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(final_path), suffix=_STAGING_SUFFIX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.temp_path = staging[: -len(_STAGING_SUFFIX)] + _TEMP_SUFFIX
+            os.rename(staging, self.temp_path)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staging)
+            raise
         os.fchmod(fd, _file_mode())
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._done = False

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Standalone, free_port
-from tests.integration.cloud.conftest import _wait_for_port, s3_server  # noqa: F401 - fixture used below
+from tests.storage_servers import _wait_for_port
 
 DAGS_SOURCE = Path(__file__).parent / "dags"
 WORKER_CONFIG = Path(__file__).parent / "worker_config"
@@ -549,7 +549,7 @@ class CeleryStack(Standalone):
 
 
 @pytest.fixture(scope="module")
-def celery_stack(s3_server):  # noqa: F811 - the imported session fixture
+def celery_stack(s3_server):
     for tool in ("redis-server",):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed: run bash scripts/bootstrap.sh")

@@ -7,9 +7,6 @@ listed in docs/migrating-from-prefect.md ("What behaves differently").
 
 from __future__ import annotations
 
-# The session's local storage servers (moto_server, gcp-storage-emulator, Azurite) for the cloud tests.
-from tests.integration.cloud.conftest import azure_server, gcs_server, s3_server  # noqa: F401
-
 NO_PREFECT_STATE = (
     "Airflow: a task instance's state is the scheduler's (no Prefect State object such as Cached/Pending/Running "
     "can be handed to a task runner or read back from it)"

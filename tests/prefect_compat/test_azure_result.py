@@ -2,7 +2,7 @@
 # Copyright Prefect Technologies, Inc. Licensed under the Apache License, Version 2.0 (Apache-2.0).
 # Changes are limited to imports, fixtures and runtime glue; each is marked "# port:".
 # port: the mocked SDK clients are the session's local servers (moto_server, gcp-storage-emulator, Azurite),
-# reached through the Airflow connections tests/integration/cloud/conftest.py points at them; where Prefect
+# reached through the Airflow connections tests/storage_servers.py points at them; where Prefect
 # asserted a mocked call (upload_fileobj(Key=...)), the port asserts the object that call stores.
 import uuid  # port
 

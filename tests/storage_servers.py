@@ -1,5 +1,10 @@
 """Real storage servers on loopback, started by the tests: moto_server (S3), gcp-storage-emulator (GCS) and
-Azurite (Azure Blob). Airflow connections point at them through AIRFLOW_CONN_* environment variables."""
+Azurite (Azure Blob). Airflow connections point at them through AIRFLOW_CONN_* environment variables.
+
+The fixtures are registered once, by tests/conftest.py: a fixture imported into two conftest files is two
+session fixtures, and the second to start would repoint the environment (the connections) at its own server
+while clients made by the first still talk to the first (a GCS read of a just-written object answered 404).
+"""
 
 from __future__ import annotations
 
@@ -121,7 +126,7 @@ def gcs_server():
 
 
 def _azurite_command() -> list[str] | None:
-    local = Path(__file__).resolve().parents[3] / "node_modules" / ".bin" / "azurite-blob"
+    local = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "azurite-blob"
     if local.exists():
         return [str(local)]
     found = shutil.which("azurite-blob")
