@@ -352,6 +352,6 @@ def test_a_200_mb_value_streams(kind, request):
     assert figures["size"] == size
     # Parts/chunks/blocks in flight, not a copy of the value (which would be >= 1.0 x size). Peak RSS measured
     # alone on an idle machine: S3 53 MB, GCS 67 MB for 200 MB (the old 0.25 x size bound passed only under
-    # load); the README's 40 MB per write for S3 does not count the SDK's buffers.
+    # load); ObjectStoreResult.upload_parallelism's 40 MB per write does not count the SDK's buffers.
     assert figures["write_extra"] < 0.4 * size, figures
     assert figures["read_extra"] < 1.5 * size, figures  # the value itself plus buffers: well under two copies
