@@ -583,7 +583,9 @@ def gc(
     payloads with a sidecar that no row refers to — both only in ``stores``. Memory: the set of referenced keys,
     never the listing."""
     stores = list(stores)
-    in_scope: set[str] = set().union(*(_store_aliases(spec) for spec in stores)) if stores else set()
+    in_scope: set[str] = (
+        set().union(*(_store_aliases(spec, from_row=False) for spec in stores)) if stores else set()
+    )
     plan = GcPlan()
     referenced: dict[str, set[str]] = {}
     sequence_prefixes: dict[str, list[str]] = {}
@@ -629,7 +631,7 @@ def gc(
 
     for spec in stores:
         result = result_from_spec(spec)
-        aliases = _store_aliases(result.store_spec() or spec)
+        aliases = _store_aliases(result.store_spec() or spec, from_row=False)
         keys: set[str] = set().union(*(referenced.get(a, set()) for a in aliases))
         prefixes = tuple(p for a in aliases for p in sequence_prefixes.get(a, ()))
         try:
@@ -665,10 +667,14 @@ def _payload_fields(source: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _store_aliases(spec: str) -> set[str]:
+def _store_aliases(spec: str, *, from_row: bool = True) -> set[str]:
+    """The spellings of one store. ``spec`` from a row (untrusted) is resolved only when it is a URL: a
+    ``module:attribute`` is imported only when the operator names it (``gc --store``)."""
     from airflow_results_provider.results._store_spec import result_from_spec
 
     aliases = {spec, spec.rstrip("/")}
+    if from_row and "://" not in spec:
+        return aliases  # a forged row's store "os:abort" would otherwise be imported and called here
     try:
         spelled = result_from_spec(spec).store_spec()
     except Exception:

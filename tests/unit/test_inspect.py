@@ -89,3 +89,23 @@ def test_parse_age():
     assert _inspect.parse_age("2w") == dt.timedelta(weeks=2)
     with pytest.raises(ValueError, match="30d"):
         _inspect.parse_age("soon")
+
+
+TRAPPED: list[str] = []
+
+
+def trap() -> None:
+    """Stands for ``os:abort``: a store spec that, if imported and called, runs code of the row writer's choice."""
+    TRAPPED.append("called")
+
+
+def test_gc_never_imports_a_store_named_by_a_row():
+    # Found under pytest-xdist: forged rows of the security tests (store "os:abort") were in the DB when
+    # `airflow results gc` ran, and it aborted the process resolving their store.
+    from airflow_results_provider._inspect import _store_aliases
+
+    TRAPPED.clear()
+    assert _store_aliases(f"{__name__}:trap") == {f"{__name__}:trap"}
+    assert TRAPPED == []
+    _store_aliases(f"{__name__}:trap", from_row=False)  # what the operator names with --store is resolved
+    assert TRAPPED == ["called"]
