@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_results_provider import _result_ref
-from airflow_results_provider.xcom._envelope import MARKER, is_envelope, is_relative_key
+from airflow_results_provider.xcom._envelope import MARKER, is_envelope, is_relative_key, is_url_spec
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ def _result_for(record: Record) -> Any | None:
     """The Result that reads ``record``'s store, only for verified records with a URL store and a clean key."""
     if not record.verified or not record.store or not is_relative_key(record.key):
         return None
-    if "://" not in record.store:
+    if not is_url_spec(record.store):
         return None  # a module:attribute is never imported from a row
     from airflow_results_provider.results._store_spec import result_from_spec
 
@@ -673,7 +673,7 @@ def _store_aliases(spec: str, *, from_row: bool = True) -> set[str]:
     from airflow_results_provider.results._store_spec import result_from_spec
 
     aliases = {spec, spec.rstrip("/")}
-    if from_row and "://" not in spec:
+    if from_row and not is_url_spec(spec):
         return aliases  # a forged row's store "os:abort" would otherwise be imported and called here
     try:
         spelled = result_from_spec(spec).store_spec()

@@ -130,23 +130,27 @@ class ObjectStoreResult(Result):
     @property
     def hook(self) -> Any:
         """The Airflow hook of the connection, made on first use, never pickled."""
-        conn_id = getattr(self, self.conn_attr)
-        return self.client_cache.get(("hook", conn_id), lambda: self._make_hook(conn_id))[0]
+        return self._connection()[0]
 
     @property
     def client(self) -> Any:
         """The SDK client of the connection (``hook.get_conn()``), made on first use, never pickled."""
-        conn_id = getattr(self, self.conn_attr)
-        return self.client_cache.get(("hook", conn_id), lambda: self._make_hook(conn_id))[1]
+        return self._connection()[1]
 
-    def _make_hook(self, conn_id: str) -> tuple[Any, Any]:
-        module, name, extra = self.hook_path
-        try:
-            hook_class = getattr(importlib.import_module(module), name)
-        except ImportError as exc:
-            raise missing_extra_error(type(self).__name__, extra, exc) from exc
-        hook = hook_class(**{self.conn_attr: conn_id})
-        return hook, hook.get_conn()
+    def _connection(self) -> tuple[Any, Any]:
+        """``(hook, hook.get_conn())`` of this Result's connection, from the shared cache."""
+        conn_id = getattr(self, self.conn_attr)
+
+        def make() -> tuple[Any, Any]:
+            module, name, extra = self.hook_path
+            try:
+                hook_class = getattr(importlib.import_module(module), name)
+            except ImportError as exc:
+                raise missing_extra_error(type(self).__name__, extra, exc) from exc
+            hook = hook_class(**{self.conn_attr: conn_id})
+            return hook, hook.get_conn()
+
+        return self.client_cache.get(("hook", conn_id), make)
 
     # ------------------------------------------------------------------ identity
 

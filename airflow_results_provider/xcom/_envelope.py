@@ -168,7 +168,7 @@ def open_envelope(
     store = envelope.get("store")
     if not isinstance(store, str) or not store:
         raise UntrustedEnvelopeError(f"XCom envelope for {describe(envelope)} names no store to read from")
-    if not _is_url_spec(store) and store not in trusted:
+    if not is_url_spec(store) and store not in trusted:
         raise UntrustedEnvelopeError(
             f"XCom envelope for {describe(envelope)} names the store {store!r}: envelopes may name URL stores "
             "only (a module:attribute is never imported from an XCom row)"
@@ -229,7 +229,8 @@ def is_relative_key(key: Any) -> bool:
     return all(part not in ("", ".", "..") for part in key.split("/")) and posixpath.normpath(key) == key
 
 
-def _is_url_spec(store: str) -> bool:
+def is_url_spec(store: str) -> bool:
+    """``store`` is a URL (``scheme://...``), not a ``module:attribute`` that resolving would import and call."""
     return "://" in store and ":" not in store.split("://", 1)[0].replace("objectstorage+", "", 1)
 
 

@@ -106,6 +106,7 @@ def test_gc_never_imports_a_store_named_by_a_row():
 
     TRAPPED.clear()
     assert _store_aliases(f"{__name__}:trap") == {f"{__name__}:trap"}
+    assert _store_aliases(f"{__name__}:trap://x") == {f"{__name__}:trap://x"}  # a "scheme" with a colon
     assert TRAPPED == []
     _store_aliases(f"{__name__}:trap", from_row=False)  # what the operator names with --store is resolved
     assert TRAPPED == ["called"]
