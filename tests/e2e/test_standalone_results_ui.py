@@ -19,6 +19,7 @@ import pytest
 
 from airflow_results_provider._result_ref import detach
 from tests.conftest import ROOT
+from tests.e2e.conftest import XCOM_BACKEND
 
 pytestmark = pytest.mark.airflow
 
@@ -126,7 +127,7 @@ def airflow(standalone_factory, tmp_path_factory):
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin:team_a|team_b,outsider:viewer:team_a",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
-        AIRFLOW__CORE__XCOM_BACKEND="airflow_results_provider.xcom.ResultXComBackend",
+        AIRFLOW__CORE__XCOM_BACKEND=XCOM_BACKEND,
         AIRFLOW__RESULTS__UI_LOAD_PREVIEW="True",
     )
     instance.token = token(instance, "admin")
