@@ -59,10 +59,14 @@ def dumps(value: Any) -> bytes:
     return data if data is not None else json.dumps(value, allow_nan=False).encode()
 
 
-def decode(data: bytes | bytearray | memoryview) -> Any:
+def decode(data: bytes | bytearray | memoryview, *, orjson_written: bool = False) -> Any:
     """:func:`json.loads`, through orjson unless the payload may hold an integer beyond 64 bits (a run of 19
-    digits) or orjson refuses it (NaN literals, lone surrogates, a BOM: :mod:`json` decides those)."""
-    if not _may_hold_long_int(data):
+    digits) or orjson refuses it (NaN literals, lone surrogates, a BOM: :mod:`json` decides those).
+
+    ``orjson_written``: the payload is known to come from :func:`encode` (orjson refuses integers it cannot read
+    back), so the scan for long integers is skipped. Wrongly set, it can only turn such an integer into a float.
+    """
+    if orjson_written or not _may_hold_long_int(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -96,7 +100,10 @@ def _holds_only(value: Any, types: frozenset[type], *, check_floats: bool) -> bo
         sequences = list(chain.from_iterable(_of_type(level, kinds, k) for k in (list, tuple) if k in kinds))
         if not dicts and not sequences:
             return True
-        level = partial(_children, dicts, sequences)
+        if not dicts and len(sequences) == 1:
+            level = partial(iter, sequences[0])  # one list (the usual top level): no chain around 10 M items
+        else:
+            level = partial(_children, dicts, sequences)
 
 
 def _of_type(level: Any, kinds: set[type], kind: type) -> Any:

@@ -21,6 +21,9 @@ class JSONSerializer(Serializer):
 
     name: ClassVar[str] = "json"
     extension: ClassVar[str] = "json"
+    #: Set by the XCom backend for payloads it encoded with orjson (every integer fits in 64 bits): reading
+    #: skips the scan for longer ones.
+    orjson_written: bool = False
 
     @property
     def loads_code(self) -> bool:
@@ -36,7 +39,7 @@ class JSONSerializer(Serializer):
 
     def deserialize(self, value: bytes) -> Any:
         try:
-            return _json.decode(value)
+            return _json.decode(value, orjson_written=self.orjson_written)
         except Exception as exc:
             raise self._error("deserialize", exc) from exc
 
@@ -64,6 +67,7 @@ class EncodedJSONSerializer(JSONSerializer):
         encoded, self._encoded = self._encoded, None
         if encoded is not None and encoded[0] is value:
             _write_slices(encoded[1], fileobj)
+            self.orjson_written = True
         else:
             super().dump(value, fileobj)
 

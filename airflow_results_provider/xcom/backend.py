@@ -228,7 +228,9 @@ def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
         return _envelope(metadata, result.store_spec(), key, OWNER_XCOM, ident, extra)
     result.location = "xcom/" + default_location(context, result.serializer.extension)
     written = result.write(value, **context)
-    return _envelope(written.metadata or {}, written.store_spec(), written.location, OWNER_XCOM, ident)
+    # Every integer of an orjson payload fits in 64 bits: the reader may skip its scan for longer ones.
+    extra = {"json_codec": "orjson"} if getattr(written.serializer, "orjson_written", False) else None
+    return _envelope(written.metadata or {}, written.store_spec(), written.location, OWNER_XCOM, ident, extra)
 
 
 def _serializer_for(value: Any) -> Any:
@@ -305,8 +307,11 @@ def _open(envelope: dict[str, Any], expected: dict[str, Any]) -> tuple[Any, str,
 
 def _read_envelope(envelope: dict[str, Any], expected: dict[str, Any]) -> Any:
     from airflow_results_provider.exceptions import ResultNotFoundError
+    from airflow_results_provider.serializers.json_serializer import JSONSerializer
 
     result, location, _ = _open(envelope, expected)
+    if envelope.get("json_codec") == "orjson" and type(result.serializer) is JSONSerializer:
+        result.serializer.orjson_written = True  # at worst (a forged row) a long integer reads as a float
     if envelope.get("kind") == "sequence":
         from airflow_results_provider.xcom._sequence import ResultSequence, resolving_for_expansion
 

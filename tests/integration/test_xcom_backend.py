@@ -326,3 +326,35 @@ def test_common_io_references_are_read_through_common_io(tmp_path, monkeypatch):
     finally:
         common_io._get_base_path.cache_clear()
         common_io._get_threshold.cache_clear()
+
+
+def test_orjson_payloads_skip_the_long_integer_scan_and_long_integers_stay_exact(tmp_path, monkeypatch):
+    from airflow_results_provider import config
+    from airflow_results_provider.exceptions import ResultIntegrityError
+    from airflow_results_provider.xcom import ResultXComBackend
+
+    monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", (tmp_path / "store").as_uri())
+    monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_INLINE_THRESHOLD", "0")
+    monkeypatch.setenv("AIRFLOW__RESULTS__SIGNING_KEY", "k3y")
+    ident = {"key": "return_value", "dag_id": "d", "task_id": "t", "run_id": "r", "map_index": -1}
+
+    def offload(value, serializer="auto"):
+        monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_SERIALIZER", serializer)
+        config.clear_cache()
+        return ResultXComBackend.serialize_value(value, **ident)
+
+    ints = [*range(1000), 2**64 - 1, -(2**63)]  # the ends of what orjson reads back as ints
+    envelope = offload(ints)
+    assert envelope["serializer"] == "json" and envelope["json_codec"] == "orjson"
+    assert read_row(envelope, monkeypatch) == ints
+    # Beyond 64 bits orjson refuses to encode: auto pickles, json goes through the standard library and is
+    # read back with the scan (no json_codec), so the integer stays an int.
+    long = [1, 2**70, -(2**90)]
+    assert "json_codec" not in offload(long)
+    as_json = offload(long, "json")
+    assert as_json["serializer"] == "json" and "json_codec" not in as_json
+    assert read_row(as_json, monkeypatch) == long
+    assert all(type(x) is int for x in read_row(as_json, monkeypatch))
+    # The marker is covered by the envelope's signature like every other field.
+    with pytest.raises(ResultIntegrityError, match="signing_key"):
+        read_row(dict(as_json, json_codec="orjson"), monkeypatch)
