@@ -21,6 +21,8 @@ MAX_STRING = 200
 MAX_HEX_BYTES = 256
 TABLE_ROWS = 10
 TABLE_COLUMNS = 20
+#: The least display budget :func:`abridge` gives one argument.
+MIN_SHARE = 256
 
 
 class _NotJson(Exception):
@@ -86,3 +88,68 @@ def structured_preview(value: Any) -> dict[str, Any] | None:
     except Exception:  # a preview must never fail a write
         return None
     return None
+
+
+def abridge(value: Any, limit: int, *, per_item: bool = False) -> Any:
+    """``value`` itself when its display would take at most about ``limit`` characters, else a stand-in of
+    about that size with the same shape: containers keep their first items and say how many more there are
+    (``"… 13,999,180 more items"``), long strings and bytes keep their start. Cost is bounded by ``limit``,
+    not by the size of ``value``; other objects are kept as they are (their ``str`` is their own business).
+
+    ``per_item``: a top-level list, tuple or dict (a task's arguments) shares ``limit`` out among its items,
+    so each one shows its start rather than the first one taking it all.
+    """
+    if per_item and isinstance(value, (list, tuple, Mapping)) and 0 < len(value) <= limit // MIN_SHARE:
+        share = limit // len(value)
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        parts = {key: _abridge(item, share, 1) for key, item in items}
+        if not any(cut for _, _, cut in parts.values()):
+            return value
+        if isinstance(value, Mapping):
+            return {key: abridged for key, (abridged, _, _) in parts.items()}
+        return [abridged for abridged, _, _ in parts.values()]
+    abridged, _, cut = _abridge(value, limit, 0)
+    return abridged if cut else value
+
+
+def _abridge(value: Any, budget: int, depth: int) -> tuple[Any, int, bool]:
+    """(stand-in, its display size, whether anything was cut)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value.bit_length() * 3 // 10 + 2, False  # about its number of digits
+    if value is None or isinstance(value, (bool, float)):
+        return value, 8, False
+    if isinstance(value, (str, bytes, bytearray)):
+        # Inside a container a long string leaves room for its siblings.
+        budget = max(budget, 0) if depth == 0 else min(max(budget, 0), max(MAX_STRING, budget // 4))
+        if len(value) <= budget:
+            return value, len(value) + 2, False
+        unit = "characters" if isinstance(value, str) else "bytes"
+        head = value[:budget]
+        head = head if isinstance(head, str) else repr(bytes(head))
+        return f"{head}… ({len(value):,} {unit})", budget, True
+    if depth >= MAX_DEPTH * 8:
+        return "…", 1, True
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        cost, cut = 2, False
+        for index, (key, item) in enumerate(value.items()):
+            if cost >= budget:
+                out["…"] = f"{len(value) - index:,} more keys"
+                return out, cost, True
+            out[key], size, item_cut = _abridge(item, budget - cost, depth + 1)
+            cost += size + len(str(key)) + 4
+            cut = cut or item_cut
+        return out, cost, cut
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items: list[Any] = []
+        cost, cut = 2, False
+        for index, item in enumerate(value):
+            if cost >= budget:
+                items.append(f"… {len(value) - index:,} more items")
+                return items, cost, True
+            abridged, size, item_cut = _abridge(item, budget - cost, depth + 1)
+            items.append(abridged)
+            cost += size + 2
+            cut = cut or item_cut
+        return (items if cut else value), cost, cut
+    return value, 20, False

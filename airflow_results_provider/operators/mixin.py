@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow_results_provider._checkpointing import (
@@ -18,7 +19,13 @@ from airflow_results_provider._checkpointing import (
     TaskCheckpointer,
     remember_checkpoint,
 )
+from airflow_results_provider._preview import abridge
 from airflow_results_provider.looping import Loop
+from airflow_results_provider.operators._rendered_fields import (
+    RENDERED,
+    abridge_template_fields_for_display,
+    display_limit,
+)
 from airflow_results_provider.templating.context import build_location_context
 
 _ACTIVE = "_results_active"
@@ -59,6 +66,11 @@ class ResultMixin:
         if "execute" in cls.__dict__:
             cls.execute = _wrap_execute(cls.__dict__["execute"])  # type: ignore[attr-defined]
         _add_result_link(cls)
+        abridge_template_fields_for_display(cls)
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)  # type: ignore[misc]
+        self.__dict__[RENDERED] = True  # from now on Airflow's display serializers see large fields abridged
 
     def execute(self, context: Any) -> Any:
         return _execute_with_results(self, context, lambda: super(ResultMixin, self).execute(context))  # type: ignore[misc]
@@ -208,11 +220,37 @@ def _execute_with_results(
 
     object.__setattr__(operator, _ACTIVE, True)
     try:
-        value = checkpointer.run(body, Loop)
+        with _return_value_logged_abridged(operator):
+            value = checkpointer.run(body, Loop)
     finally:
         object.__setattr__(operator, _ACTIVE, False)
     _remember(operator, checkpointer.variables, value, checkpointer.written)
     return value
+
+
+@contextmanager
+def _return_value_logged_abridged(operator: Any) -> Iterator[None]:
+    """PythonOperator logs ``str()`` of the whole return value (and the secrets masker scans that text): for a
+    large value, log an abridged one instead and let PythonOperator say it did not show it."""
+    callable_ = getattr(operator, "execute_callable", None)
+    if getattr(operator, "show_return_value_in_logs", None) is not True or callable_ is None:
+        yield
+        return
+
+    def execute_callable() -> Any:
+        value = callable_()
+        shown = abridge(value, display_limit())
+        if shown is not value:
+            operator.log.info("Done. Returned value was (abridged): %s", shown)
+            operator.__dict__["show_return_value_in_logs"] = False
+        return value
+
+    operator.__dict__["execute_callable"] = execute_callable
+    try:
+        yield
+    finally:
+        operator.__dict__.pop("execute_callable", None)
+        operator.__dict__["show_return_value_in_logs"] = True
 
 
 def _remember(operator: Any, variables: Any, value: Any, result: Any, owner: str = "checkpoint") -> None:
