@@ -67,7 +67,8 @@ class GCSResult(ObjectStoreResult):
         return _ResumableWriter(self, key)
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
-        blob = self._blob(key)
+        # No chunk_size: with one, download_to_file makes ranged requests and holds each whole range in memory.
+        blob = self.client.bucket(self.bucket).blob(key)
 
         def open_blob() -> IO[bytes]:
             blob.reload()
