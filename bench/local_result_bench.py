@@ -63,9 +63,12 @@ else:
     base = rss_mb()
     before_peak = peak_mb()
     start = time.perf_counter()
-    if step == "raw-read":
+    if step in ("raw-read", "raw-read+sha256"):
         with open(path, "rb") as f:
             value = f.read()
+        if step == "raw-read+sha256":  # the least a read verified before loading costs: every byte hashed
+            import hashlib
+            hashlib.sha256(value).hexdigest()
         if kind == "numpy":
             import numpy as np
             value = np.frombuffer(value, dtype=np.uint8)
@@ -76,6 +79,9 @@ else:
 extra = max(peak_mb(), before_peak) - base
 print(json.dumps({"seconds": elapsed, "extra_mb": extra}))
 """
+
+
+STEPS = ("raw-write", "atomic-raw-write", "result-write", "raw-read", "raw-read+sha256", "result-read")
 
 
 def run_step(step: str, kind: str, size: int, directory: str) -> dict:
@@ -102,7 +108,7 @@ def main() -> None:
         best: dict[str, dict] = {}
         for _ in range(args.repeat):
             # interleave baseline and candidate so machine noise hits both alike
-            for step in ("raw-write", "atomic-raw-write", "result-write", "raw-read", "result-read"):
+            for step in STEPS:
                 measured = run_step(step, args.kind, size, directory)
                 if step not in best or measured["seconds"] < best[step]["seconds"]:
                     best[step] = measured
@@ -113,6 +119,8 @@ def main() -> None:
         for op in ("write", "read"):
             ratio = best[f"result-{op}"]["seconds"] / best[f"raw-{op}"]["seconds"]
             print(f"{op} ratio LocalResult/raw: {ratio:.2f}x")
+        ratio = best["result-read"]["seconds"] / best["raw-read+sha256"]["seconds"]
+        print(f"read ratio LocalResult/(raw read + sha256 of every byte): {ratio:.2f}x")
         ratio = best["result-write"]["seconds"] / best["atomic-raw-write"]["seconds"]
         print(f"write ratio LocalResult/atomic raw (temp+fsync+rename): {ratio:.2f}x")
         total = sum(best[f"result-{op}"]["seconds"] for op in ("write", "read"))

@@ -109,7 +109,7 @@ def main() -> None:
     for _ in range(args.repeat):
         for name in args.variants:
             best[name] = min(best[name], run(name))
-    mb = len(json.dumps(list(range(args.items)))) / 2**20
+    mb = len(json.dumps(list(range(args.items)), separators=(",", ":"))) / 2**20
     print(f"consume(produce()), {args.items:,} ints ({mb:.0f} MB of JSON), dag.test(), best of {args.repeat}")
     for name, seconds in best.items():
         extra = f"  {seconds / best['nothing']:6.1f}x passing nothing" if "nothing" in best else ""

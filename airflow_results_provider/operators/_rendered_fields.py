@@ -48,10 +48,11 @@ class AbridgedForDisplay:
             value = obj.__dict__[self.name]
         except KeyError:
             raise AttributeError(self.name) from None
-        if obj.__dict__.get(RENDERED):
+        limit = obj.__dict__.get(RENDERED)  # the display limit, set once the templates are rendered
+        if limit:
             caller = sys._getframe(1)
             if (caller.f_globals.get("__name__"), caller.f_code.co_name) in _DISPLAY_SERIALIZERS:
-                return abridge(value, display_limit(), per_item=True)
+                return abridge(value, limit, per_item=True)
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:

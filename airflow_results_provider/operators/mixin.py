@@ -70,7 +70,8 @@ class ResultMixin:
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)  # type: ignore[misc]
-        self.__dict__[RENDERED] = True  # from now on Airflow's display serializers see large fields abridged
+        # From now on Airflow's display serializers see large fields abridged to this many characters.
+        self.__dict__[RENDERED] = display_limit()
 
     def execute(self, context: Any) -> Any:
         return _execute_with_results(self, context, lambda: super(ResultMixin, self).execute(context))  # type: ignore[misc]
@@ -239,7 +240,7 @@ def _return_value_logged_abridged(operator: Any) -> Iterator[None]:
 
     def execute_callable() -> Any:
         value = callable_()
-        shown = abridge(value, display_limit())
+        shown = abridge(value, operator.__dict__.get(RENDERED) or display_limit())
         if shown is not value:
             operator.log.info("Done. Returned value was (abridged): %s", shown)
             operator.__dict__["show_return_value_in_logs"] = False
