@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -11,6 +12,9 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 CHUNK_SIZE = 8 * 1024 * 1024
+
+#: The first read of a payload of unknown size (verification buffers grow from here to CHUNK_SIZE).
+FIRST_READ = 64 * 1024
 
 #: Chunks at least this large are hashed on a second thread while the caller reads or writes (hashlib and file
 #: or socket I/O release the GIL, so the two overlap on two cores); smaller ones inline.
@@ -158,11 +162,16 @@ def _is_local_file(raw: Any) -> bool:
         return False
 
 
-def _hash_into(source: IO[bytes], sink: IO[bytes] | None) -> tuple[str, int]:
+def _hash_into(source: IO[bytes], sink: IO[bytes] | None, size_hint: int | None = None) -> tuple[str, int]:
     """sha256 and size of what ``source`` yields (copied to ``sink`` when given). The next chunk is read on a
-    helper thread while this one is hashed (and copied), so hashing overlaps the I/O."""
+    helper thread while this one is hashed (and copied), so hashing overlaps the I/O.
+
+    Buffers start at ``size_hint`` + 1 bytes (the payload's size, when known) or :data:`FIRST_READ`, and grow
+    to :data:`CHUNK_SIZE` only once a read fills one: a small payload does not pay for 16 MB of buffers.
+    """
     sha, size = hashlib.sha256(), 0
-    buffers = [memoryview(bytearray(CHUNK_SIZE)), memoryview(bytearray(CHUNK_SIZE))]
+    first = FIRST_READ if size_hint is None else max(1, min(CHUNK_SIZE, size_hint + 1))
+    buffers: list[memoryview | None] = [memoryview(bytearray(first)), None]
     ahead: dict[str, Any] = {}
 
     def read_ahead(view: memoryview) -> None:
@@ -174,15 +183,26 @@ def _hash_into(source: IO[bytes], sink: IO[bytes] | None) -> tuple[str, int]:
     current = 0
     n = read_into(source, buffers[current])
     while n:
-        reader = threading.Thread(target=read_ahead, args=(buffers[1 - current],), daemon=True)
-        reader.start()
+        filled = buffers[current]
+        want = CHUNK_SIZE if n == filled.nbytes else filled.nbytes  # a full read: more may follow
+        following = buffers[1 - current]
+        if following is None or following.nbytes < want:
+            following = buffers[1 - current] = memoryview(bytearray(want))
+        if size_hint is not None and size + n >= size_hint:
+            reader = None  # the rest is the end-of-file read (or whatever grew since): no helper thread
+        else:
+            reader = threading.Thread(target=read_ahead, args=(following,), daemon=True)
+            reader.start()
         try:
-            chunk = buffers[current][:n]
+            chunk = filled[:n]
             sha.update(chunk)
             if sink is not None:
                 sink.write(chunk)
         finally:
-            reader.join()
+            if reader is not None:
+                reader.join()
+        if reader is None:
+            read_ahead(following)
         if "error" in ahead:
             raise ahead["error"]
         size += n
@@ -203,7 +223,7 @@ def verified_source(
     """
     if _is_local_file(raw):
         start = raw.tell()
-        digest, size = _hash_into(raw, None)
+        digest, size = _hash_into(raw, None, max(0, os.fstat(raw.fileno()).st_size - start))
         if digest not in accepted:
             raise mismatch(digest, size)
         raw.seek(start)

@@ -305,3 +305,40 @@ def test_hashing_writer_and_reader_hash_large_pieces_on_a_thread():
     assert reader.readall() == data
     reader.drain()
     assert reader.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("length", [0, 1, 99, 100, 101, 999, 1000, 1001, 4999, 5000, 12_345])
+def test_verified_source_of_any_size_around_the_buffer_sizes(monkeypatch, tmp_path, length):
+    # Buffers start at the payload's size + 1 (local files) or FIRST_READ and grow to CHUNK_SIZE once one
+    # fills: every size around those edges hashes and reads back exactly, from a file and from a socket.
+    monkeypatch.setattr(_streams, "CHUNK_SIZE", 1000)
+    monkeypatch.setattr(_streams, "FIRST_READ", 100)
+    data = random.Random(length).randbytes(length)
+    digest = sha(data)
+    path = tmp_path / "payload"
+    path.write_bytes(data)
+    with (
+        open(path, "rb", buffering=0) as raw,
+        _streams.verified_source(raw, {digest}, lambda d, n: ValueError(d)) as source,
+    ):
+        assert (source.digest, source.size) == (digest, length)
+        assert source.reader.read() == data
+    for stream in (ShortReads(data, 37), ReadOnly(data), io.BytesIO(data)):
+        with _streams.verified_source(stream, {digest}, lambda d, n: ValueError(d)) as source:
+            assert (source.digest, source.size) == (digest, length)
+            assert source.reader.read() == data
+
+
+def test_verified_source_hashes_what_the_file_holds_when_it_is_read(tmp_path):
+    path = tmp_path / "payload"
+    path.write_bytes(b"a" * 10)
+    with open(path, "rb", buffering=0) as raw:
+        with open(path, "ab") as more:
+            more.write(b"b" * 70_000)
+        data = b"a" * 10 + b"b" * 70_000
+        # Whatever the file holds when it is read is what gets hashed, and the mismatch is reported.
+        with (
+            pytest.raises(ValueError, match=sha(data)),
+            _streams.verified_source(raw, {sha(b"a" * 10)}, lambda d, n: ValueError(d)),
+        ):
+            pass
