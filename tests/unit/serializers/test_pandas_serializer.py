@@ -129,3 +129,22 @@ def test_pandas_serializer_equality():
 
 def test_pandas_extension():
     assert PandasSerializer("parquet").extension == "parquet"
+
+
+def test_xml_payloads_do_not_read_files_or_expand_entities_without_bound(tmp_path):
+    # A payload is written by whoever can write the store: its DTD must not make the worker read its files
+    # (XXE) or expand entities exponentially (billion laughs). read_xml's lxml parser resolves no external
+    # entity and libxml2 caps entity amplification; both payloads fail with a clear error.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    external = (
+        f'<?xml version="1.0"?><!DOCTYPE data [<!ENTITY x SYSTEM "{secret.as_uri()}">]>'
+        "<data><row><a>&x;</a></row></data>"
+    ).encode()
+    with pytest.raises(SerializationError, match="Entity 'x' not defined") as error:
+        PandasSerializer("xml").load(io.BytesIO(external))
+    assert "TOPSECRET" not in str(error.value)
+    levels = '<!ENTITY l0 "lol">' + "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    laughs = f'<?xml version="1.0"?><!DOCTYPE data [{levels}]><data><row><a>&l9;</a></row></data>'.encode()
+    with pytest.raises(SerializationError, match="amplification"):
+        PandasSerializer("xml").load(io.BytesIO(laughs))
