@@ -77,9 +77,10 @@ def local_section(local: dict) -> list[str]:
     lines += [f"| {k} | {v['seconds']:.2f} | {v['extra_mb']:.0f} MB |" for k, v in s.items()]
     lines += [
         "",
-        f"Read with verification (sha256 before unpickling): **{s['result-read']['seconds'] / s['raw-read']['seconds']:.2f}x**"
-        f" the raw read, **{s['result-read']['seconds'] / s['raw-read+sha256']['seconds']:.2f}x** a raw read that"
-        " also hashes every byte (the least a read verified before loading can cost); write: **{s['result-write']['seconds'] / s['atomic-raw-write']['seconds']:.2f}x** the"
+        f"Read with verification (sha256 before unpickling) takes **{s['result-read']['seconds'] / s['raw-read']['seconds']:.2f}x**"
+        f" the time of the raw read, **{s['result-read']['seconds'] / s['raw-read+sha256']['seconds']:.2f}x** a raw read that"
+        " also hashes every byte (the least a read verified before loading can cost); the write takes"
+        f" **{s['result-write']['seconds'] / s['atomic-raw-write']['seconds']:.2f}x** the time of the"
         " atomic raw write (temp file, fsync, rename).",
     ]
     return lines
