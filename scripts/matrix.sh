@@ -29,7 +29,7 @@ FLOOR_RELEASED="2026-05-30"
 # Deselected in the legs until it is fixed: on the floor leg (Python 3.10), under load, a forked writer died
 # and the parent waited on its Barrier forever (twice in 3 runs; it passes alone). The main suite still runs it.
 DESELECT=(--deselect tests/unit/security/test_crash_safety.py::test_concurrent_writers_leave_one_writers_payload_with_its_metadata)
-read -r -a TESTS <<<"${RESULTS_MATRIX_TESTS:-tests/unit tests/integration/test_checkpointing_dags.py tests/integration/test_xcom_backend.py}"
+read -r -a TESTS <<<"${RESULTS_MATRIX_TESTS:-tests/unit tests/integration/test_checkpointing_dags.py tests/integration/test_xcom_backend.py tests/integration/test_large_values_display.py}"
 
 find_python() { # find_python 3.10 -> path of a python3.10 interpreter
   local minor="$1" candidate
