@@ -54,7 +54,9 @@ class GCSResult(ObjectStoreResult):
         super().__init__(bucket, location=location, serializer=serializer, prefix=prefix, **kwargs)
 
     def _blob(self, key: str) -> Any:
-        return self.client.bucket(self.bucket).blob(key, chunk_size=self.chunk_size)
+        # No chunk_size on the blob: with one, downloads become ranged requests that hold each whole range in
+        # memory (unvalidated); the upload's chunk size is given to blob.open() by the writer.
+        return self.client.bucket(self.bucket).blob(key)
 
     def console_url(self, key: str) -> str | None:
         return f"https://console.cloud.google.com/storage/browser/_details/{self.bucket}/{quote(key)}"
@@ -67,8 +69,7 @@ class GCSResult(ObjectStoreResult):
         return _ResumableWriter(self, key)
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
-        # No chunk_size: with one, download_to_file makes ranged requests and holds each whole range in memory.
-        blob = self.client.bucket(self.bucket).blob(key)
+        blob = self._blob(key)
 
         def open_blob() -> IO[bytes]:
             blob.reload()
@@ -84,15 +85,15 @@ class GCSResult(ObjectStoreResult):
         return self._call(key, "read", lambda: self._blob(key).download_as_bytes(), None)
 
     def _put_small(self, key: str, data: bytes) -> None:
-        self._call(key, "write", lambda: self.client.bucket(self.bucket).blob(key).upload_from_string(data))
+        self._call(key, "write", lambda: self._blob(key).upload_from_string(data))
 
     def _delete_key(self, key: str) -> bool:
-        deleted = self._call(key, "delete", lambda: self.client.bucket(self.bucket).blob(key).delete(), False)
+        deleted = self._call(key, "delete", lambda: self._blob(key).delete(), False)
         return deleted is not False
 
     def _create_if_absent(self, key: str, data: bytes) -> bool:
         try:
-            self.client.bucket(self.bucket).blob(key).upload_from_string(data, if_generation_match=0)
+            self._blob(key).upload_from_string(data, if_generation_match=0)
         except Exception as exc:
             if type(exc).__name__ == "PreconditionFailed" or getattr(exc, "code", None) == 412:
                 return False

@@ -50,10 +50,6 @@ class TestGCSResult:
         # port: bucket.blob("42/here.txt") was called -> the blob exists in the emulator
         assert emulator.bucket("results-test").get_blob(f"{emulator.prefix}/42/here.txt") is not None
 
-    @pytest.mark.skip(
-        reason="gcp-storage-emulator cannot serve a 0-byte object (ranged GET answers 'bytes 0--1/0'); "
-        "the empty-object read is covered by test_azure_result.py on Azurite"
-    )  # port
     def test_gcs_reads_and_updates_location(self, emulator):
         # port: the mocked blob downloaded b"" -> an empty object in the emulator
         emulator.bucket("results-test").blob(f"{emulator.prefix}/path/to/my/stuff.txt").upload_from_string(
