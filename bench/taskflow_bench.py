@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,8 +87,6 @@ def main() -> None:
         AIRFLOW__RESULTS__DEFAULT_RESULT=(root / "results").as_uri(),
         BENCH_ITEMS=str(args.items),
     )
-    import subprocess
-
     subprocess.run(
         [str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True, capture_output=True
     )

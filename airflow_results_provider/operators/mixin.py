@@ -241,9 +241,10 @@ def _return_value_logged_abridged(operator: Any) -> Iterator[None]:
     def execute_callable() -> Any:
         value = callable_()
         shown = abridge(value, operator.__dict__.get(RENDERED) or display_limit())
+        # Decided per call: a looping task may return a large value, then a small one.
+        operator.__dict__["show_return_value_in_logs"] = shown is value
         if shown is not value:
             operator.log.info("Done. Returned value was (abridged): %s", shown)
-            operator.__dict__["show_return_value_in_logs"] = False
         return value
 
     operator.__dict__["execute_callable"] = execute_callable

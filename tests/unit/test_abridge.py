@@ -52,3 +52,31 @@ def test_per_item_shares_the_limit_among_arguments():
     assert shown[1]["password"].endswith("(5,000 characters)")
     kwargs = {"a": "x" * 10_000, "b": 1}
     assert abridge(kwargs, 4096, per_item=True) == {"a": "x" * 512 + "… (10,000 characters)", "b": 1}
+
+
+def test_return_values_are_logged_abridged_per_call():
+    # A looping task may return a large value, then a small one: each is logged the way its size asks.
+    from airflow_results_provider.operators import mixin
+
+    class Operator:
+        show_return_value_in_logs = True
+
+        def __init__(self, values):
+            self.values, self.logged, self.shown = iter(values), [], []
+            self.log = type("Log", (), {"info": lambda _, msg, *args: self.logged.append(msg % args)})()
+
+        def execute_callable(self):
+            return next(self.values)
+
+        def execute(self):  # what PythonOperator.execute does around the callable
+            value = self.execute_callable()
+            self.shown.append(self.show_return_value_in_logs)
+            return value
+
+    big = list(range(100_000))
+    operator = Operator([big, [1, 2], big])
+    with mixin._return_value_logged_abridged(operator):
+        assert [operator.execute() for _ in range(3)] == [big, [1, 2], big]
+    assert operator.shown == [False, True, False]
+    assert len(operator.logged) == 2 and all("more items" in line for line in operator.logged)
+    assert operator.show_return_value_in_logs is True and "execute_callable" not in operator.__dict__
