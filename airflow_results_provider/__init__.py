@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_results_provider._lazy import lazy_getattr
-
-__version__ = "0.1.0"
+from airflow_results_provider.core.lazy import lazy_getattr
+from airflow_results_provider.version import __version__
 
 _LAZY: dict[str, str] = {
     # results

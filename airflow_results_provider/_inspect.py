@@ -3,7 +3,7 @@
 
 The index is the metadata DB, never a store listing: XCom rows holding envelopes (values the XCom backend
 offloaded, or checkpoints it referenced) and the ``_link_ResultLink`` row of every mixin task, whose URL carries a
-signed reference to the checkpoint or target hit (:mod:`airflow_results_provider._result_ref`). Rows are
+signed reference to the checkpoint or target hit (:mod:`airflow_results_provider.index.references`). Rows are
 untrusted: a record whose signature does not verify is listed as unverified and its store is never touched.
 Nothing here unpickles; a payload is read only for the JSON preview (:func:`load_json_preview`).
 
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airflow_results_provider import _result_ref
+from airflow_results_provider.index import references as _result_ref
 from airflow_results_provider.xcom._envelope import MARKER, is_envelope, is_relative_key, is_url_spec
 
 log = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ def read_metadata(record: Record) -> dict[str, Any] | None:
     if result is None:
         return None
     try:
-        from airflow_results_provider._metadata import final_metadata
+        from airflow_results_provider.core.sidecar import final_metadata
 
         return final_metadata(result._read_metadata(record.key))
     except Exception as exc:
@@ -394,7 +394,7 @@ def load_json_preview(record: Record, max_bytes: int) -> Any:
     ``None``. The digest is checked before parsing; nothing else is ever loaded."""
     import hashlib
 
-    from airflow_results_provider._metadata import _mask_sensitive
+    from airflow_results_provider.core.masking import mask_sensitive
 
     if (
         record.serializer != "json"
@@ -414,7 +414,7 @@ def load_json_preview(record: Record, max_bytes: int) -> Any:
         return None
     if len(data) > max_bytes or (record.sha256 and hashlib.sha256(data).hexdigest() != record.sha256):
         return None
-    return _mask_sensitive(json.loads(data))
+    return mask_sensitive(json.loads(data))
 
 
 # ---------------------------------------------------------------------------------------------- deleting
@@ -470,7 +470,7 @@ def iter_store(result: Any) -> Iterator[StoredObject]:
     sorted, so a payload comes just before its sidecar); a local payload not among them is stat'ed."""
     from collections import OrderedDict
 
-    from airflow_results_provider._metadata import METADATA_SUFFIX
+    from airflow_results_provider.core.sidecar import METADATA_SUFFIX
 
     recent: OrderedDict[str, int] = OrderedDict()
     local = type(result).__name__ == "LocalResult"

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from airflow_results_provider.results.base import values_equal
+from airflow_results_provider.core.values import values_equal
 
 CacheValidator = Callable[["CacheEntry", Mapping[str, Any], Mapping[str, Any]], bool]
 

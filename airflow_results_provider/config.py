@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from airflow_results_provider.exceptions import ResultConfigError
@@ -161,7 +161,7 @@ def _api_secret_key() -> str:
     return conf.get("api", "secret_key", fallback="") or ""
 
 
-def _core_option(option: str) -> str:
+def core_option(option: str) -> str:
     """``[core] <option>``, read through Airflow only when Airflow is already loaded (as in every task), so
     a Result used in a plain script does not pay for importing Airflow here."""
     if "airflow.configuration" in sys.modules:
@@ -178,31 +178,21 @@ _DISTRIBUTED_EXECUTORS = ("celery", "kubernetes", "edge", "batch", "ecs", "lambd
 @functools.cache
 def distributed_executor() -> str | None:
     """The first configured ``[core] executor`` that runs tasks on other machines, else ``None``."""
-    for name in (part.strip() for part in _core_option("executor").split(",")):
+    for name in (part.strip() for part in core_option("executor").split(",")):
         if any(word in name.lower() for word in _DISTRIBUTED_EXECUTORS):
             return name
     return None
 
 
-_OUR_BACKEND = "airflow_results_provider.xcom.ResultXComBackend"
+def api_base_path() -> str:
+    """The path of ``[api] base_url`` (``""`` at the root): where the Airflow UI and its plugins are served."""
+    from urllib.parse import urlsplit
 
-
-@functools.cache
-def uses_result_xcom_backend() -> bool:
-    """Whether ``[core] xcom_backend`` is :class:`~airflow_results_provider.xcom.ResultXComBackend` or a
-    subclass of it (whatever its name)."""
-    path = _core_option("xcom_backend").strip()
-    if path in ("", "airflow.sdk.bases.xcom.BaseXCom", "airflow.models.xcom.BaseXCom"):
-        return False
-    if path == _OUR_BACKEND:
-        return True
-    module, _, name = path.rpartition(".")
     try:
-        backend = getattr(importlib.import_module(module), name)
-        ours = importlib.import_module("airflow_results_provider.xcom").ResultXComBackend
-    except (ImportError, AttributeError, ValueError):
-        return False
-    return isinstance(backend, type) and issubclass(backend, ours)
+        from airflow.configuration import conf
+    except ImportError:  # the core used without Airflow installed
+        return urlsplit(os.environ.get("AIRFLOW__API__BASE_URL", "")).path.rstrip("/")
+    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
 
 
 @functools.cache
@@ -217,7 +207,6 @@ def common_io_xcom_path() -> str:
 
 _GETTERS: tuple[Any, ...] = (
     distributed_executor,
-    uses_result_xcom_backend,
     common_io_xcom_path,
     checkpointing,
     default_result,
@@ -236,7 +225,22 @@ _GETTERS: tuple[Any, ...] = (
 )
 
 
+#: Cache resets registered by other modules (store specs, templates, the XCom hand-off): config is a leaf and
+#: imports none of them, they register here when imported.
+_ON_CLEAR: list[Callable[[], None]] = []
+
+
+def on_clear(reset: Callable[[], None]) -> Callable[[], None]:
+    """Register ``reset`` to run on :func:`clear_cache` (usable as a decorator); returns it."""
+    if reset not in _ON_CLEAR:
+        _ON_CLEAR.append(reset)
+    return reset
+
+
 def clear_cache() -> None:
-    """Forget cached option values (for tests that change the environment)."""
+    """Forget every cached value: option values and every cache registered with :func:`on_clear` (for tests
+    that change the environment)."""
     for getter in _GETTERS:
         getter.cache_clear()
+    for reset in _ON_CLEAR:
+        reset()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_results_provider import __version__
+from airflow_results_provider.version import __version__
 
 #: The documentation site; the same URL as ``[project.urls] Documentation`` in pyproject.toml, from which
 #: Airflow fills ``documentation-url`` (shown on its Providers page) for installed distributions.

@@ -4,13 +4,11 @@
 - :mod:`.checkpointer` — one execution: target lookup, run, checkpoint write
 - :mod:`.cache` — ``cache_for`` / ``cache_validator`` entries
 - :mod:`.loops` — ``raise Loop(...)``: per-iteration checkpoints and resume
-- :mod:`.handoff` — lets the XCom backend reference a value the mixin just checkpointed
 """
 
 from __future__ import annotations
 
 from airflow_results_provider._checkpointing.checkpointer import TaskCheckpointer
-from airflow_results_provider._checkpointing.handoff import remember_checkpoint, take_checkpoint
 from airflow_results_provider._checkpointing.options import MISS, OPTION_NAMES, CheckpointOptions
 
 __all__ = [
@@ -18,6 +16,4 @@ __all__ = [
     "OPTION_NAMES",
     "CheckpointOptions",
     "TaskCheckpointer",
-    "remember_checkpoint",
-    "take_checkpoint",
 ]

@@ -20,7 +20,7 @@ from airflow_results_provider._checkpointing.options import (
     CheckpointOptions,
     bookkeeping_store,
 )
-from airflow_results_provider._identity import check_no_collision
+from airflow_results_provider.core.identity import check_no_collision
 from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results._store_spec import default_result
 from airflow_results_provider.results.base import Result

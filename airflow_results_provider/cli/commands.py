@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from airflow_results_provider import _inspect
+from airflow_results_provider.core.formatting import format_size
 
 
 def _session() -> Any:
@@ -33,16 +34,6 @@ def _filters(args: Any) -> _inspect.Filters:
         owner=getattr(args, "owner", None),
         older_than=_cutoff(getattr(args, "older_than", None)),
     )
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return ""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024  # type: ignore[assignment]
-    return str(value)
 
 
 def _confirm(question: str) -> bool:
@@ -74,7 +65,7 @@ def list_results(args: Any) -> None:
             r.result or "",
             r.location or "",
             r.serializer or "",
-            _size(r.size),
+            format_size(r.size),
             r.written_at or "",
             str(r.try_number or ""),
         )
@@ -138,7 +129,7 @@ def _print_value(record: _inspect.Record, metadata: dict[str, Any], yes: bool) -
     serializer = serializer_from_label(str(record.serializer))
     danger = " Unpickling runs code from the payload." if serializer.loads_code else ""
     print(
-        f"Loading {record.location}: {_size(record.size)}, serializer {serializer.label}, type "
+        f"Loading {record.location}: {format_size(record.size)}, serializer {serializer.label}, type "
         f"{record.python_type or metadata.get('python_type') or 'unknown'}, sha256 {record.sha256} (verified before "
         f"loading).{danger}",
         file=sys.stderr,
@@ -165,17 +156,17 @@ def remove_results(args: Any) -> None:
         kept = len(records) - len(doomed)
         total = sum(r.size or 0 for r in doomed)
         for r in doomed:
-            print(f"  {r.owner:10} {r.location}  {_size(r.size)}")
+            print(f"  {r.owner:10} {r.location}  {format_size(r.size)}")
         note = f" ({kept} checkpoint(s)/target(s) kept: --include-checkpoints)" if kept else ""
         if not doomed:
             print(f"Nothing to delete{note}.")
             return
-        if not args.yes and not _confirm(f"Delete {len(doomed)} result(s), {_size(total)}{note}?"):
+        if not args.yes and not _confirm(f"Delete {len(doomed)} result(s), {format_size(total)}{note}?"):
             raise SystemExit(1)
         freed = 0
         for r in doomed:
             freed += _inspect.delete_record(session, r)
-    print(f"Deleted {len(doomed)} result(s), {_size(freed)} freed{note}.")
+    print(f"Deleted {len(doomed)} result(s), {format_size(freed)} freed{note}.")
 
 
 def gc_results(args: Any) -> None:
@@ -204,7 +195,7 @@ def gc_results(args: Any) -> None:
 
         def on_delete(uri: str, size: int) -> None:
             if len(verbose) < 20:
-                verbose.append(f"  {uri}  {_size(size)}")
+                verbose.append(f"  {uri}  {format_size(size)}")
 
         plan = _inspect.gc(
             session,
@@ -223,8 +214,8 @@ def gc_results(args: Any) -> None:
         print(f"  … and {plan.records + plan.orphans - len(verbose)} more")
     verb = "Would delete" if dry_run else "Deleted"
     print(
-        f"{verb} {plan.records} expired result(s) ({_size(plan.record_bytes)}) and {plan.orphans} orphan(s) "
-        f"({_size(plan.orphan_bytes)}); {_size(plan.record_bytes + plan.orphan_bytes)} in all. "
+        f"{verb} {plan.records} expired result(s) ({format_size(plan.record_bytes)}) and {plan.orphans} orphan(s) "
+        f"({format_size(plan.orphan_bytes)}); {format_size(plan.record_bytes + plan.orphan_bytes)} in all. "
         f"Scanned {plan.scanned:,} stored object(s) in {len(list(stores))} store(s)."
     )
     if plan.kept_checkpoints:

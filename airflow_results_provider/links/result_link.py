@@ -6,7 +6,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_results_provider import _result_ref
+from airflow_results_provider import config
+from airflow_results_provider.index import references as _result_ref
 
 
 class ResultLink(BaseOperatorLink):
@@ -14,7 +15,7 @@ class ResultLink(BaseOperatorLink):
 
     The UI shows only same-origin, ``http(s):`` and ``mailto:`` links (never ``file://`` or ``s3://``). The
     link's URL also carries the signed reference that indexes the value (see
-    :mod:`airflow_results_provider._result_ref`): the link's one XCom row per task is the index row.
+    :mod:`airflow_results_provider.index.references`): the link's one XCom row per task is the index row.
     """
 
     name = "Result"
@@ -46,17 +47,7 @@ class ResultLink(BaseOperatorLink):
             "map_index": ti_key.map_index,
         }
         if not url:
-            url = _result_ref.ti_tab_url(_ui_base_path(), **identity)
-        from airflow_results_provider import config
-
+            url = _result_ref.ti_tab_url(config.api_base_path(), **identity)
         return _result_ref.attach(
             url, _result_ref.sign_reference(ref, identity, config.envelope_signing_key())
         )
-
-
-def _ui_base_path() -> str:
-    from urllib.parse import urlsplit
-
-    from airflow.configuration import conf
-
-    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")

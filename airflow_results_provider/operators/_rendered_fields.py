@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from airflow_results_provider._preview import abridge
+from airflow_results_provider.core.preview import abridge
 
 RENDERED = "_results_rendered"
 

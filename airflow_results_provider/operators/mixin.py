@@ -17,9 +17,9 @@ from airflow_results_provider._checkpointing import (
     OPTION_NAMES,
     CheckpointOptions,
     TaskCheckpointer,
-    remember_checkpoint,
 )
-from airflow_results_provider._preview import abridge
+from airflow_results_provider.core.preview import abridge
+from airflow_results_provider.core.rows import OWNER_CHECKPOINT, OWNER_TARGET
 from airflow_results_provider.looping import Loop
 from airflow_results_provider.operators._rendered_fields import (
     RENDERED,
@@ -27,6 +27,7 @@ from airflow_results_provider.operators._rendered_fields import (
     display_limit,
 )
 from airflow_results_provider.templating.context import build_location_context
+from airflow_results_provider.xcom.handoff import remember_checkpoint
 
 _ACTIVE = "_results_active"
 #: Every keyword the generated ``__init__`` takes for itself.
@@ -202,7 +203,7 @@ def _execute_with_results(
     if check_target:
         value = checkpointer.lookup()
         if value is not MISS:
-            _remember(operator, checkpointer.variables, value, checkpointer.found, "target")
+            _remember(operator, checkpointer.variables, value, checkpointer.found, OWNER_TARGET)
             return value
 
     saved_op_kwargs = (
@@ -255,10 +256,10 @@ def _return_value_logged_abridged(operator: Any) -> Iterator[None]:
         operator.__dict__["show_return_value_in_logs"] = True
 
 
-def _remember(operator: Any, variables: Any, value: Any, result: Any, owner: str = "checkpoint") -> None:
+def _remember(operator: Any, variables: Any, value: Any, result: Any, owner: str = OWNER_CHECKPOINT) -> None:
     """Where ``value`` is stored: for the "Result" link (which indexes it) and for the XCom backend (no second
     write). ``owner``: ``"checkpoint"`` (written) or ``"target"`` (found at the target or in the cache)."""
     from airflow_results_provider.links.result_link import ResultLink
 
     ResultLink.remember(operator, result, owner)
-    remember_checkpoint(variables, value, result)
+    remember_checkpoint(variables, value, result, will_push=bool(getattr(operator, "do_xcom_push", True)))

@@ -6,6 +6,9 @@ import functools
 import json
 from typing import Any
 
+from airflow_results_provider.core.formatting import format_size
+from airflow_results_provider.core.rows import OWNER_CHECKPOINT, OWNER_TARGET, OWNER_XCOM
+
 _BASE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
@@ -85,18 +88,7 @@ _TASK_INSTANCE = """{% extends "base.html" %}{% from "tree.html" import tree %}{
 </section>{% else %}<p class="muted">No stored result for this task instance.</p>{% endfor %}
 {% endblock %}"""
 
-_OWNER_LABELS = {"xcom": "XCom backend", "checkpoint": "checkpoint", "target": "target hit"}
-
-
-def _size(value: Any) -> str:
-    if not isinstance(value, int):
-        return ""
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(value)
+_OWNER_LABELS = {OWNER_XCOM: "XCom backend", OWNER_CHECKPOINT: "checkpoint", OWNER_TARGET: "target hit"}
 
 
 def _hexdump(text: str) -> str:
@@ -113,8 +105,6 @@ def _hexdump(text: str) -> str:
 def _environment() -> Any:
     import jinja2
 
-    from airflow_results_provider.plugins.app import detail_path
-
     env = jinja2.Environment(
         loader=jinja2.DictLoader(
             {"base.html": _BASE, "list.html": _LIST, "tree.html": _TREE, "task_instance.html": _TASK_INSTANCE}
@@ -123,7 +113,10 @@ def _environment() -> Any:
     )
     env.policies["json.dumps_function"] = lambda value, **kw: json.dumps(value, default=str, **kw)
     env.globals.update(
-        size=_size, owner=lambda o: _OWNER_LABELS.get(o, o), hexdump=_hexdump, detail=detail_path
+        size=format_size,
+        owner=lambda o: _OWNER_LABELS.get(o, o),
+        hexdump=_hexdump,
+        detail=lambda record: f"/detail/{record.id}",
     )
     return env
 

@@ -9,7 +9,7 @@ main app's state, which a mounted plugin app does not have.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
@@ -267,8 +267,3 @@ def create_app() -> FastAPI:
 def _root(request: Request) -> str:
     """This app's URL path (``[api] base_url``'s path and the mount prefix)."""
     return request.scope.get("root_path", "").rstrip("/")
-
-
-def detail_path(record: _inspect.Record) -> str:
-    parts = (record.dag_id, record.run_id, record.task_id, str(record.map_index), record.xcom_key)
-    return "/detail/" + "/".join(quote(p, safe="") for p in parts)

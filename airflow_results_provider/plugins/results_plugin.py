@@ -7,19 +7,12 @@ lazy provider discovery). No ``appbuilder_*`` views: they need the FAB provider.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_results_provider._result_ref import TI_TAB_ROUTE
+from airflow_results_provider import config
+from airflow_results_provider.index.references import TI_TAB_ROUTE
 
 URL_PREFIX = "/results"
-
-
-def _base_path() -> str:
-    from airflow.configuration import conf
-
-    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
 
 
 def _views(base: str) -> list[dict[str, str]]:
@@ -58,4 +51,4 @@ class ResultsPlugin(AirflowPlugin):
 
     @property  # type: ignore[override]
     def external_views(self) -> list[dict[str, str]]:
-        return _views(_base_path())
+        return _views(config.api_base_path())

@@ -27,3 +27,19 @@ class AzureResultHandler(ResultHandler):
 
     def read(self, uri: str) -> Any:
         return _blob_format.decode(self._blob(uri).download_blob().readall())
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.azure_result import AzureResult
+
+        return AzureResult(
+            self.container, wasb_conn_id=self.wasb_conn_id
+        ), f"AzureResult(container={self.container!r})"
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.azure_result import AzureResult
+
+        return AzureResult(
+            self.container, wasb_conn_id=self.wasb_conn_id
+        ), f"AzureResult(container={self.container!r})"

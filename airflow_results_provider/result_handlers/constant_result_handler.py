@@ -18,3 +18,9 @@ class ConstantResultHandler(ResultHandler):
 
     def read(self, loc: Any) -> Any:
         return self.value
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.constant_result import ConstantResult
+
+        return ConstantResult(value=self.value), "ConstantResult(value=...)"

@@ -27,3 +27,15 @@ class GCSResultHandler(ResultHandler):
 
     def read(self, uri: str) -> Any:
         return _blob_format.decode(self._bucket().blob(uri).download_as_bytes())
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.gcs_result import GCSResult
+
+        return GCSResult(self.bucket, gcp_conn_id=self.gcp_conn_id), f"GCSResult(bucket={self.bucket!r})"
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.gcs_result import GCSResult
+
+        return GCSResult(self.bucket, gcp_conn_id=self.gcp_conn_id), f"GCSResult(bucket={self.bucket!r})"

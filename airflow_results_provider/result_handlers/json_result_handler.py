@@ -16,3 +16,9 @@ class JSONResultHandler(ResultHandler):
 
     def read(self, jblob: str) -> Any:
         return json.loads(jblob)
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.inline_result import PrefectResult
+
+        return PrefectResult(), "PrefectResult()"

@@ -52,3 +52,17 @@ class LocalResultHandler(ResultHandler):
 
         with open(fpath, "rb") as handle:
             return cloudpickle.loads(handle.read())
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.local_result import LocalResult
+
+        given = self.__dict__.get("dir")  # unset stays unset: resolved from [results] local_dir where it runs
+        return LocalResult(dir=given), f"LocalResult(dir={given!r})"
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.local_result import LocalResult
+
+        given = self.__dict__.get("dir")  # unset stays unset: resolved from [results] local_dir where it runs
+        return LocalResult(dir=given), f"LocalResult(dir={given!r})"

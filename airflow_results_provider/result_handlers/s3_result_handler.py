@@ -31,3 +31,11 @@ class S3ResultHandler(ResultHandler):
     def read(self, uri: str) -> Any:
         body = self._client().get_object(Bucket=self.bucket, Key=uri)["Body"].read()
         return _blob_format.decode(body)
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.s3_result import S3Result
+
+        kwargs = f", boto3_kwargs={self.boto3_kwargs!r}" if self.boto3_kwargs else ""
+        result = S3Result(self.bucket, aws_conn_id=self.aws_conn_id, boto3_kwargs=self.boto3_kwargs)
+        return result, f"S3Result(bucket={self.bucket!r}{kwargs})"

@@ -24,3 +24,9 @@ class SecretResultHandler(ResultHandler):
         from airflow_results_provider.results.secret_result import SecretResult
 
         return SecretResult(**{self.kind: self.name}).read(name or self.name).value
+
+    def _as_result(self) -> tuple[Any, str]:
+        """The Result that replaces this handler, and how to spell it (for the deprecation warning)."""
+        from airflow_results_provider.results.secret_result import SecretResult
+
+        return SecretResult(**{self.kind: self.name}), f"SecretResult({self.kind}={self.name!r})"

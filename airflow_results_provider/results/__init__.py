@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_results_provider._lazy import lazy_getattr
+from airflow_results_provider.core.lazy import lazy_getattr
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.results.constant_result import ConstantResult
 from airflow_results_provider.results.inline_result import InlineResult, PrefectResult

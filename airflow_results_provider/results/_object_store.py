@@ -20,12 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider._metadata import (
-    METADATA_SUFFIX,
-    build_metadata,
-    decode_metadata,
-    encode_metadata,
-)
+from airflow_results_provider.core.metadata import build_metadata
+from airflow_results_provider.core.sidecar import METADATA_SUFFIX, decode_metadata, encode_metadata
 from airflow_results_provider.exceptions import (
     InvalidLocationError,
     ResultError,

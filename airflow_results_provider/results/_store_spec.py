@@ -22,6 +22,7 @@ import importlib
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from airflow_results_provider import config
 from airflow_results_provider.exceptions import ResultError, missing_extra_error
 
 #: URL scheme -> (module, class, extra that provides it). Bucket/container and connection keywords come from
@@ -113,8 +114,9 @@ def _result_from_attribute(spec: str) -> Any:
     raise ResultError(f"Result store {spec!r} names a {type(obj).__name__}, not a Result")
 
 
+config.on_clear(_cached_result.cache_clear)
+
+
 def default_result() -> Any:
     """The Result of ``[results] default_result`` (a new copy each call)."""
-    from airflow_results_provider import config
-
     return result_from_spec(config.default_result())

@@ -10,15 +10,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider._identity import check_no_collision, task_label
-from airflow_results_provider._metadata import (
-    accepted_digests,
-    build_metadata,
-    committed_digests,
-    final_metadata,
-    make_preview,
-)
-from airflow_results_provider._streams import CHUNK_SIZE, HashingReader, HashingWriter, verified_source
+from airflow_results_provider.core.identity import check_no_collision, task_label
+from airflow_results_provider.core.metadata import build_metadata
+from airflow_results_provider.core.preview import make_preview
+from airflow_results_provider.core.sidecar import accepted_digests, committed_digests, final_metadata
+from airflow_results_provider.core.streams import CHUNK_SIZE, HashingReader, HashingWriter, verified_source
+from airflow_results_provider.core.values import values_equal
 from airflow_results_provider.exceptions import (
     ResultIntegrityError,
     ResultNotImplementedError,
@@ -410,21 +407,3 @@ def _needs_render(location: Location | None, context: Mapping[str, Any]) -> bool
     if callable(location):
         return True
     return is_jinja(location) or "{" in location
-
-
-def values_equal(a: Any, b: Any) -> bool:
-    """``a == b`` that also works for numpy arrays and DataFrames (element-wise, all equal), also inside
-    dicts, lists and tuples."""
-    if a is b:
-        return True
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(values_equal, a, b))
-    try:
-        return bool(a == b)
-    except Exception:  # numpy arrays, DataFrames: ambiguous truth values
-        try:
-            return bool((a == b).all())
-        except Exception:
-            return False

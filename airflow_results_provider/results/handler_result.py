@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_results_provider._metadata import build_metadata, make_preview
+from airflow_results_provider.core.metadata import build_metadata
+from airflow_results_provider.core.preview import make_preview
 from airflow_results_provider.exceptions import ResultError
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.templating.context import build_location_context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from airflow_results_provider._metadata import build_metadata
+from airflow_results_provider.core.metadata import build_metadata
 from airflow_results_provider.exceptions import InvalidLocationError, ResultTooLargeError, SerializationError
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.serializers.base import Serializer

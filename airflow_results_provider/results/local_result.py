@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_results_provider._metadata import METADATA_SUFFIX, decode_metadata, encode_metadata
+from airflow_results_provider import config
+from airflow_results_provider.core.sidecar import METADATA_SUFFIX, decode_metadata, encode_metadata
 from airflow_results_provider.exceptions import (
     InvalidLocationError,
     ResultError,
@@ -103,8 +104,6 @@ class _AtomicFileWriter(PayloadWriter):
 
 @functools.cache
 def _warn_if_distributed() -> None:
-    from airflow_results_provider import config
-
     executor = config.distributed_executor()
     if executor:
         logging.getLogger(__name__).warning(
@@ -112,6 +111,9 @@ def _warn_if_distributed() -> None:
             "will not see these files. Use S3Result, GCSResult, AzureResult or a shared file system.",
             executor,
         )
+
+
+config.on_clear(_warn_if_distributed.cache_clear)
 
 
 def write_file_atomically(path: str, data: bytes) -> None:
@@ -194,8 +196,6 @@ class LocalResult(Result):
         given = self.__dict__.get("dir")
         if given is not None:
             return os.path.abspath(os.path.expanduser(given))
-        from airflow_results_provider import config
-
         return config.local_dir()
 
     @property  # type: ignore[no-redef]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_results_provider._metadata import build_metadata
+from airflow_results_provider.core.metadata import build_metadata
 from airflow_results_provider.exceptions import ResultNotFoundError, ResultNotWritableError
 from airflow_results_provider.results.base import Result
 

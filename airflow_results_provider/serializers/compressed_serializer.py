@@ -7,7 +7,7 @@ import io
 from collections.abc import Callable
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider._streams import ForwardOnlyReader
+from airflow_results_provider.core.streams import ForwardOnlyReader
 from airflow_results_provider.exceptions import SerializationError, missing_extra_error
 from airflow_results_provider.serializers.base import Serializer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider import _json
+from airflow_results_provider.core import json_codec as _json
 from airflow_results_provider.serializers.base import Serializer
 
 _SLICE = 8 * 1024 * 1024

@@ -7,7 +7,7 @@ import binascii
 import pickle
 from typing import IO, Any, ClassVar
 
-from airflow_results_provider._streams import peek_reader
+from airflow_results_provider.core.streams import peek_reader
 from airflow_results_provider.serializers.base import Serializer
 
 _PROTO_OPCODE = pickle.PROTO[0]

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_results_provider._identity import map_index_or_none, task_instance_key
+from airflow_results_provider.core.identity import map_index_or_none, task_instance_key
 
 _TASK_RUN_NAMESPACE = uuid.UUID("5b3f6a0e-8c1e-4d5f-9a43-7f1c2f0d9b11")
 

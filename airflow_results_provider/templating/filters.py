@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_results_provider._identity import map_index_or_none
+from airflow_results_provider.core.identity import map_index_or_none
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_results_provider._lazy import lazy_getattr
+from airflow_results_provider.core.lazy import lazy_getattr
 
 __all__ = ["ResultXComBackend"]
 __getattr__ = lazy_getattr(

@@ -1,110 +1,51 @@
-"""XCom envelopes: the JSON a Result-backed XCom row holds instead of the value, and how to read one back.
+"""Reading an XCom envelope back: every check before anything touches storage, then the Result that reads it.
 
-Pure (no Airflow imports): building, signing (HMAC-SHA256 over the canonical JSON), verifying, and turning an
-envelope back into the Result that can read its payload. Shared by the XCom backend, and by anything that
-inspects XCom rows.
+The envelope format itself (build, sign, verify) is :mod:`airflow_results_provider.core.envelope`; its names
+are re-exported here for the XCom backend's modules.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
-import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from airflow_results_provider._identity import map_index_or_none
+from airflow_results_provider.core.envelope import (
+    MARKER,
+    VERSION,
+    build_envelope,
+    check_identity,
+    describe,
+    is_envelope,
+    looks_like_envelope,
+    sign,
+    verify,
+)
+from airflow_results_provider.core.keys import is_relative_key, is_url_spec
+from airflow_results_provider.core.rows import OWNER_CHECKPOINT, OWNER_XCOM
 from airflow_results_provider.exceptions import SerializationError, UntrustedEnvelopeError
 
+__all__ = [
+    "MARKER",
+    "OWNER_CHECKPOINT",
+    "OWNER_XCOM",
+    "VERSION",
+    "OpenedEnvelope",
+    "build_envelope",
+    "check_identity",
+    "describe",
+    "is_envelope",
+    "is_relative_key",
+    "is_url_spec",
+    "looks_like_envelope",
+    "missing_value_hint",
+    "open_envelope",
+    "sign",
+    "trusted_store_specs",
+    "verify",
+]
+
 log = logging.getLogger(__name__)
-
-MARKER = "__airflow_result__"
-VERSION = 1
-#: Who wrote the payload: the XCom backend (its to delete on purge) or a mixin checkpoint (never deleted).
-OWNER_XCOM = "xcom"
-OWNER_CHECKPOINT = "checkpoint"
-
-
-def is_envelope(value: Any) -> bool:
-    return isinstance(value, Mapping) and value.get(MARKER) == VERSION and "location" in value
-
-
-def build_envelope(
-    *,
-    metadata: Mapping[str, Any],
-    store: str | None,
-    key: str,
-    owner: str,
-    dag_id: str | None,
-    task_id: str | None,
-    run_id: str | None,
-    map_index: int | None,
-    xcom_key: str | None,
-    extra: Mapping[str, Any] | None = None,
-    signing_key: str | bytes = b"",
-) -> dict[str, Any]:
-    """The envelope of a payload written (or referenced) for one XCom row."""
-    envelope: dict[str, Any] = {
-        MARKER: VERSION,
-        "result": metadata.get("result"),
-        "location": metadata.get("location"),
-        "serializer": metadata.get("serializer"),
-        "size": metadata.get("size"),
-        "sha256": metadata.get("sha256"),
-        "python_type": metadata.get("python_type"),
-        "preview": metadata.get("preview"),
-        "url": metadata.get("url"),
-        "store": store,
-        "key": key,
-        "owner": owner,
-        "dag_id": dag_id,
-        "task_id": task_id,
-        "run_id": run_id,
-        "map_index": map_index_or_none(map_index),
-        "try_number": metadata.get("try_number"),
-        "xcom_key": xcom_key,
-        "written_at": metadata.get("written_at"),
-    }
-    envelope.update(extra or {})
-    envelope = {k: v for k, v in envelope.items() if v is not None}
-    if signing_key:
-        envelope["hmac"] = sign(envelope, signing_key)
-    return envelope
-
-
-def _canonical(envelope: Mapping[str, Any]) -> bytes:
-    body = {k: v for k, v in envelope.items() if k != "hmac"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def _key_bytes(signing_key: str | bytes) -> bytes:
-    return signing_key.encode() if isinstance(signing_key, str) else signing_key
-
-
-def sign(envelope: Mapping[str, Any], signing_key: str | bytes) -> str:
-    """HMAC-SHA256 of the envelope's canonical JSON: it covers the payload's store, key, serializer and sha256
-    and the row's identity (DAG, task, run, map index, XCom key)."""
-    return hmac.new(_key_bytes(signing_key), _canonical(envelope), hashlib.sha256).hexdigest()
-
-
-def verify(envelope: Mapping[str, Any], signing_key: str | bytes) -> None:
-    """Raise :class:`UntrustedEnvelopeError` unless the envelope carries a valid HMAC for ``signing_key``."""
-    given = envelope.get("hmac")
-    if not isinstance(given, str) or not hmac.compare_digest(given, sign(envelope, signing_key)):
-        raise UntrustedEnvelopeError(
-            f"XCom envelope for {describe(envelope)} is not signed with this deployment's key ([results] "
-            "signing_key, or the one derived from [api] secret_key): missing or wrong HMAC, refusing to load "
-            "its payload"
-        )
-
-
-def describe(envelope: Mapping[str, Any]) -> str:
-    """``dag.task[map] in run R at LOCATION`` for error messages."""
-    index = envelope.get("map_index")
-    task = f"{envelope.get('dag_id')}.{envelope.get('task_id')}" + (f"[{index}]" if index is not None else "")
-    return f"task {task}, run {envelope.get('run_id')}, location {envelope.get('location')}"
 
 
 def missing_value_hint(envelope: Mapping[str, Any]) -> str:
@@ -120,11 +61,6 @@ def missing_value_hint(envelope: Mapping[str, Any]) -> str:
         "S3Result/GCSResult/AzureResult (e.g. [results] default_result = s3://bucket/prefix and xcom_result), "
         "or a file system mounted at the same path on every worker"
     )
-
-
-def looks_like_envelope(value: Any) -> bool:
-    """Any mapping carrying the envelope marker: what a reader must treat as an envelope (and never as data)."""
-    return isinstance(value, Mapping) and MARKER in value
 
 
 class OpenedEnvelope(NamedTuple):
@@ -163,7 +99,7 @@ def open_envelope(
     signed = bool(signing_key) and "hmac" in envelope
     if signed:
         verify(envelope, signing_key)
-    _check_identity(envelope, expected)
+    check_identity(envelope, expected)
     trusted = set(trusted_stores)
     store = envelope.get("store")
     if not isinstance(store, str) or not store:
@@ -220,35 +156,6 @@ def trusted_store_specs(specs: Iterable[str]) -> set[str]:
         if spelled:
             trusted.add(spelled)
     return trusted
-
-
-def is_relative_key(key: Any) -> bool:
-    """A non-empty, relative, normalized ``/``-separated key: no ``..``, ``.``, empty parts, backslash or NUL."""
-    if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        return False
-    return all(part not in ("", ".", "..") for part in key.split("/")) and posixpath.normpath(key) == key
-
-
-def is_url_spec(store: str) -> bool:
-    """``store`` is a URL (``scheme://...``), not a ``module:attribute`` that resolving would import and call."""
-    return "://" in store and ":" not in store.split("://", 1)[0].replace("objectstorage+", "", 1)
-
-
-def _check_identity(envelope: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
-    for field in ("dag_id", "task_id", "run_id", "xcom_key"):
-        want = expected.get(field)
-        if want is not None and envelope.get(field) != want:
-            raise UntrustedEnvelopeError(
-                f"XCom envelope for {describe(envelope)} was written for {field} {envelope.get(field)!r} but "
-                f"the row pulled is {field} {want!r}: an envelope copied from another row is refused"
-            )
-    if "map_index" in expected and expected["map_index"] is not None:
-        want, got = map_index_or_none(expected["map_index"]), map_index_or_none(envelope.get("map_index"))
-        if want != got:
-            raise UntrustedEnvelopeError(
-                f"XCom envelope for {describe(envelope)} was written for map index {got} but the row pulled "
-                f"is map index {want}: an envelope copied from another row is refused"
-            )
 
 
 def _sample(value: Any) -> str:

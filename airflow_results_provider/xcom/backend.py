@@ -17,7 +17,7 @@ from typing import Any
 from airflow.sdk.bases.xcom import BaseXCom
 
 from airflow_results_provider import config
-from airflow_results_provider._identity import map_index_or_none
+from airflow_results_provider.core.identity import map_index_or_none
 from airflow_results_provider.exceptions import UntrustedEnvelopeError
 from airflow_results_provider.serializers._labels import is_builtin_label
 from airflow_results_provider.xcom._envelope import (
@@ -116,7 +116,7 @@ class ResultXComBackend(BaseXCom):
         if value is None:
             return BaseXCom.serialize_value(value)
         if key == BaseXCom.XCOM_RETURN_KEY:
-            from airflow_results_provider._checkpointing import take_checkpoint
+            from airflow_results_provider.xcom.handoff import take_checkpoint
 
             checkpoint = take_checkpoint(dag_id, task_id, run_id, map_index, value)
             if checkpoint is not None and is_builtin_label(checkpoint.serializer.label):
@@ -211,7 +211,7 @@ def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
     result.serializer = _serializer_for(value)
     context = {**ident, "map_index": map_index_or_none(ident["map_index"])}
     if _FEEDS_MAPPED_TASKS.get() and type(value) is list and value:
-        from airflow_results_provider._metadata import build_metadata
+        from airflow_results_provider.core.metadata import build_metadata
         from airflow_results_provider.xcom._sequence import write_chunks
 
         key = "xcom/" + default_location(context, "")
@@ -241,7 +241,7 @@ def _serializer_for(value: Any) -> Any:
         return JSONSerializer()
     if choice == "pickle":
         return PickleSerializer()
-    from airflow_results_provider import _json
+    from airflow_results_provider.core import json_codec as _json
     from airflow_results_provider.serializers.json_serializer import EncodedJSONSerializer
 
     # One orjson pass (it refuses non-str keys, subclasses, datetimes at once) and a type check in C iterators

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_results_provider._result_ref import detach
+from airflow_results_provider.index.references import detach
 from tests.e2e.conftest import EXAMPLE_DAGS
 
 pytestmark = pytest.mark.airflow

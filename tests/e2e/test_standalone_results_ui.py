@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_results_provider._result_ref import detach
+from airflow_results_provider.index.references import detach
 from tests.conftest import ROOT
 from tests.e2e.conftest import XCOM_BACKEND
 

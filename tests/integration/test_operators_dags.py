@@ -146,7 +146,7 @@ def test_result_link_points_at_the_written_location(dag_runner, results_dir, tmp
             .all()
         )
         links = {row.task_id: row.value for row in rows}
-    from airflow_results_provider._result_ref import detach
+    from airflow_results_provider.index.references import detach
 
     for task_id, name in (("python", "python.pkl"), ("taskflow", "taskflow.json")):
         # A same-origin link to the task's Result tab; its fragment holds the signed reference (the index).

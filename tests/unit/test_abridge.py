@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_results_provider._preview import abridge
+from airflow_results_provider.core.preview import abridge
 
 
 def test_values_that_fit_are_returned_themselves():

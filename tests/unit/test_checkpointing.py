@@ -219,7 +219,7 @@ def test_json_result_serializer_is_kept_for_checkpoints(tmp_path):
 
 def test_checkpoint_references_are_kept_only_for_the_result_xcom_backend(tmp_path, monkeypatch):
     from airflow_results_provider import config
-    from airflow_results_provider._checkpointing import remember_checkpoint, take_checkpoint
+    from airflow_results_provider.xcom.handoff import remember_checkpoint, take_checkpoint
 
     value = {"big": "value"}
     written = LocalResult(dir=tmp_path).write(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_results_provider._identity import (
+from airflow_results_provider.core.identity import (
     check_no_collision,
     map_index_or_none,
     task_instance_key,

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from airflow_results_provider import _inspect, _result_ref
-from airflow_results_provider._preview import structured_preview
+from airflow_results_provider import _inspect
+from airflow_results_provider.core.preview import structured_preview
+from airflow_results_provider.index import references as _result_ref
 from airflow_results_provider.results.local_result import LocalResult
 
 KEY = b"k" * 32

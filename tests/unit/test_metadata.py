@@ -12,15 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_results_provider._metadata import (
-    METADATA_FORMAT_VERSION,
-    PREVIEW_MAX_CHARS,
-    build_metadata,
-    decode_metadata,
-    encode_metadata,
-    make_preview,
-    python_type_name,
-)
+from airflow_results_provider.core.metadata import METADATA_FORMAT_VERSION, build_metadata
+from airflow_results_provider.core.preview import PREVIEW_MAX_CHARS, make_preview, python_type_name
+from airflow_results_provider.core.sidecar import decode_metadata, encode_metadata
 from airflow_results_provider.exceptions import ResultIntegrityError
 
 BASE = {

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from airflow_results_provider import _streams
-from airflow_results_provider._streams import HashingReader, HashingWriter, peek_reader
+from airflow_results_provider.core import streams as _streams
+from airflow_results_provider.core.streams import HashingReader, HashingWriter, peek_reader
 
 ODD_SIZES = [1, 7, 4093, 65537, 3, 1_000_003]
 
@@ -289,7 +289,7 @@ def test_verified_source_reads_ahead_across_many_chunks(monkeypatch, tmp_path):
 
 
 def test_hashing_writer_and_reader_hash_large_pieces_on_a_thread():
-    from airflow_results_provider._streams import OVERLAP_MIN
+    from airflow_results_provider.core.streams import OVERLAP_MIN
 
     data = b"x" * (3 * OVERLAP_MIN + 7)
     sink = io.BytesIO()

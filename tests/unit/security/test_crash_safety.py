@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_results_provider._metadata import METADATA_SUFFIX
+from airflow_results_provider.core.sidecar import METADATA_SUFFIX
 from airflow_results_provider.exceptions import ResultWriteError
 from airflow_results_provider.results import LocalResult
 from airflow_results_provider.serializers import PickleSerializer

@@ -91,7 +91,7 @@ def test_json_extension():
     ],
 )
 def test_json_codec_falls_back_where_orjson_would_differ(value):
-    from airflow_results_provider import _json
+    from airflow_results_provider.core import json_codec as _json
 
     assert _json.encode(value, _json.STRICT_TYPES) is None  # auto sends these to pickle
     try:
@@ -108,13 +108,13 @@ def test_json_codec_falls_back_where_orjson_would_differ(value):
     [b"[18446744073709551616, -9223372036854775809, 1]", b"[NaN, Infinity]", b'"\\ud800"', b"[1e400]"],
 )
 def test_json_decode_matches_the_standard_library(payload):
-    from airflow_results_provider import _json
+    from airflow_results_provider.core import json_codec as _json
 
     assert repr(_json.decode(payload)) == repr(json.loads(payload))
 
 
 def test_json_strict_check_accepts_plain_json():
-    from airflow_results_provider import _json
+    from airflow_results_provider.core import json_codec as _json
 
     value = {"a": [1, 2.5, "x", None, True, {"b": []}], "c": {}}
     assert _json.decode(_json.encode(value, _json.STRICT_TYPES)) == value

@@ -14,11 +14,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_results_provider._identity import map_index_or_none
+from airflow_results_provider.core import signing
+from airflow_results_provider.core.identity import map_index_or_none
 
 FRAGMENT = "result-ref="
-OWNER_CHECKPOINT = "checkpoint"
-OWNER_TARGET = "target"
 #: Metadata fields a reference keeps (the preview stays in the sidecar, to keep the row small).
 _FIELDS = ("result", "serializer", "size", "sha256", "python_type", "written_at", "try_number")
 
@@ -45,24 +44,17 @@ def _signed_body(ref: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[st
 
 
 def sign_reference(ref: Mapping[str, Any], identity: Mapping[str, Any], signing_key: bytes) -> dict[str, Any]:
-    from airflow_results_provider.xcom._envelope import sign
-
     signed = dict(ref)
     if signing_key:
-        signed["hmac"] = sign(_signed_body(ref, identity), signing_key)
+        signed["hmac"] = signing.sign(_signed_body(ref, identity), signing_key)
     return signed
 
 
 def verify_reference(ref: Mapping[str, Any], identity: Mapping[str, Any], signing_key: bytes) -> bool:
     """Whether ``ref`` was signed with ``signing_key`` for the task instance ``identity``."""
-    import hmac
-
-    from airflow_results_provider.xcom._envelope import sign
-
-    given = ref.get("hmac")
-    if not signing_key or not isinstance(given, str):
+    if not isinstance(ref.get("hmac"), str):
         return False
-    return hmac.compare_digest(given, sign(_signed_body(ref, identity), signing_key))
+    return signing.signature_matches({**_signed_body(ref, identity), "hmac": ref["hmac"]}, signing_key)
 
 
 def attach(url: str, ref: Mapping[str, Any]) -> str:

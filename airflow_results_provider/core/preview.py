@@ -8,14 +8,20 @@ types (the ``preview`` repr is all there is).
 
 from __future__ import annotations
 
+import reprlib
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_results_provider._metadata import _MASK, _SENSITIVE_KEY, _airflow_redact
+from airflow_results_provider.core.masking import MASK as _MASK
+from airflow_results_provider.core.masking import (
+    MAX_DEPTH,
+    MAX_ITEMS,
+    airflow_redact,
+    is_sensitive,
+    mask_sensitive,
+)
 
-MAX_ITEMS = 20
-MAX_DEPTH = 4
 MAX_TEXT = 2000
 MAX_STRING = 200
 MAX_HEX_BYTES = 256
@@ -23,6 +29,47 @@ TABLE_ROWS = 10
 TABLE_COLUMNS = 20
 #: The least display budget :func:`abridge` gives one argument.
 MIN_SHARE = 256
+
+
+PREVIEW_MAX_CHARS = 500
+
+_preview_repr = reprlib.Repr()
+_preview_repr.maxlevel = 3
+_preview_repr.maxdict = 10
+_preview_repr.maxlist = 10
+_preview_repr.maxtuple = 10
+_preview_repr.maxset = 10
+_preview_repr.maxstring = 120
+_preview_repr.maxother = 200
+_preview_repr.maxlong = 60
+
+
+def python_type_name(value: Any) -> str:
+    """``module.QualName`` of the value's type, e.g. ``pandas.DataFrame`` or ``builtins.dict``."""
+    cls = type(value)
+    module = cls.__module__
+    # pandas.core.frame.DataFrame is better known as pandas.DataFrame.
+    top = module.split(".", 1)[0]
+    if top in {"pandas", "numpy"}:
+        module = top
+    return f"{module}.{cls.__qualname__}"
+
+
+def make_preview(value: Any, max_chars: int = PREVIEW_MAX_CHARS) -> str:
+    """A bounded, secrets-masked ``repr`` of ``value`` for the UI and metadata."""
+    try:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            # repr() of a large bytes object would be several times its size.
+            head = bytes(value[:max_chars])
+            text = f"{type(value).__name__}({len(value)} bytes): {head!r}"
+        else:
+            text = _preview_repr.repr(mask_sensitive(value))
+    except Exception as exc:  # a broken __repr__ must not fail a write
+        text = f"<unrepresentable {python_type_name(value)}: {type(exc).__name__}>"
+    text = airflow_redact(text)
+    if len(text) > max_chars:
+        text = text[: max_chars - 3] + "..."
+    return text
 
 
 class _NotJson(Exception):
@@ -33,7 +80,7 @@ def _json_sample(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
-        text = _airflow_redact(value)
+        text = airflow_redact(value)
         return text if len(text) <= MAX_STRING else text[: MAX_STRING - 1] + "…"
     if depth >= MAX_DEPTH:
         return "…"
@@ -45,7 +92,7 @@ def _json_sample(value: Any, depth: int = 0) -> Any:
             if index == MAX_ITEMS:
                 out["…"] = f"{len(value) - MAX_ITEMS} more keys"
                 break
-            out[k] = _MASK if _SENSITIVE_KEY.search(k) else _json_sample(v, depth + 1)
+            out[k] = _MASK if is_sensitive(k) else _json_sample(v, depth + 1)
         return out
     if type(value) in (list, tuple):
         items = [_json_sample(v, depth + 1) for v in value[:MAX_ITEMS]]
@@ -58,8 +105,8 @@ def _json_sample(value: Any, depth: int = 0) -> Any:
 def _table(frame: Any) -> dict[str, Any]:
     columns = [str(c) for c in list(frame.columns)[:TABLE_COLUMNS]]
     head = frame.iloc[:TABLE_ROWS, :TABLE_COLUMNS]
-    rows = [[_airflow_redact(str(cell))[:MAX_STRING] for cell in row] for row in head.itertuples(index=False)]
-    masked = {i for i, c in enumerate(columns) if _SENSITIVE_KEY.search(c)}
+    rows = [[airflow_redact(str(cell))[:MAX_STRING] for cell in row] for row in head.itertuples(index=False)]
+    masked = {i for i, c in enumerate(columns) if is_sensitive(c)}
     rows = [[_MASK if i in masked else cell for i, cell in enumerate(row)] for row in rows]
     return {
         "kind": "table",
@@ -74,7 +121,7 @@ def structured_preview(value: Any) -> dict[str, Any] | None:
     """The structured preview of ``value`` (bounded, secrets masked); never raises."""
     try:
         if isinstance(value, str):
-            text = _airflow_redact(value[:MAX_TEXT])
+            text = airflow_redact(value[:MAX_TEXT])
             return {"kind": "text", "text": text, "length": len(value)}
         if isinstance(value, (bytes, bytearray, memoryview)):
             return {"kind": "hex", "hex": bytes(value[:MAX_HEX_BYTES]).hex(), "size": len(value)}
