@@ -20,10 +20,10 @@ CHILD = r"""
 import json, resource, sys, time
 from argparse import Namespace
 from airflow_results_provider.cli import commands
-from airflow_results_provider import _inspect
+from airflow_results_provider import index
 from airflow.utils.session import create_session
 with create_session() as session:  # warm: imports and the DB connection
-    list(_inspect.iter_records(session, _inspect.Filters(), order_newest=True, limit=1))
+    list(index.iter_records(session, index.Filters(), order_newest=True, limit=1))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 commands.gc_results(Namespace(store=[sys.argv[1]], older_than=None, keep_last=None, no_orphans=False,

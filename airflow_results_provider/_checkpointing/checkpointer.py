@@ -22,8 +22,8 @@ from airflow_results_provider._checkpointing.options import (
 )
 from airflow_results_provider.core.identity import check_no_collision
 from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
-from airflow_results_provider.results._store_spec import default_result
 from airflow_results_provider.results.base import Result
+from airflow_results_provider.results.registry import default_result
 from airflow_results_provider.serializers.json_serializer import JSONSerializer
 from airflow_results_provider.serializers.pickle_serializer import PickleSerializer
 from airflow_results_provider.templating.render import render_location

@@ -10,8 +10,8 @@ from typing import Any
 from airflow_results_provider import config
 from airflow_results_provider.cache_validators import CacheValidator
 from airflow_results_provider.exceptions import ResultIntegrityError, SerializationError
-from airflow_results_provider.results._store_spec import default_result
 from airflow_results_provider.results.base import Location, Result
+from airflow_results_provider.results.registry import default_result
 from airflow_results_provider.serializers.base import Serializer
 
 #: Returned by lookups that found nothing usable (``None`` is a legitimate cached value).

@@ -1,4 +1,4 @@
-"""``airflow results list/show/rm/gc``: thin wrappers over :mod:`airflow_results_provider._inspect`."""
+"""``airflow results list/show/rm/gc``: thin wrappers over :mod:`airflow_results_provider.index`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from airflow_results_provider import _inspect
+from airflow_results_provider import index
 from airflow_results_provider.core.formatting import format_size
 
 
@@ -21,13 +21,13 @@ def _cutoff(older_than: str | None) -> dt.datetime | None:
     if not older_than:
         return None
     try:
-        return dt.datetime.now(dt.timezone.utc) - _inspect.parse_age(older_than)
+        return dt.datetime.now(dt.timezone.utc) - index.parse_age(older_than)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
 
 
-def _filters(args: Any) -> _inspect.Filters:
-    return _inspect.Filters(
+def _filters(args: Any) -> index.Filters:
+    return index.Filters(
         dag_id=getattr(args, "dag_id", None),
         run_id=getattr(args, "run_id", None),
         task_id=getattr(args, "task_id", None),
@@ -49,7 +49,7 @@ def list_results(args: Any) -> None:
 
     with _session() as session:
         records = []
-        for record in _inspect.iter_records(session, _filters(args), order_newest=True):
+        for record in index.iter_records(session, _filters(args), order_newest=True):
             records.append(record)
             if len(records) >= args.limit:
                 break
@@ -80,13 +80,13 @@ def show_result(args: Any) -> None:
 
     with _session() as session:
         try:
-            record = _inspect.get_record(session, args.result_id)
+            record = index.get_record(session, args.result_id)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
     if record is None:
         raise SystemExit(f"No stored result {args.result_id!r} (see `airflow results list`)")
-    metadata = _inspect.read_metadata(record) or {}
-    _inspect.check_exists([record])
+    metadata = index.read_metadata(record) or {}
+    index.check_exists([record])
     detail = {**record.as_dict(), "metadata": metadata}
     if args.output == "json":
         print(json.dumps(detail, indent=2, default=str))
@@ -118,12 +118,12 @@ def _format_preview(preview: Any, text: str | None) -> str:
     return text or "(no preview recorded)"
 
 
-def _print_value(record: _inspect.Record, metadata: dict[str, Any], yes: bool) -> None:
+def _print_value(record: index.Record, metadata: dict[str, Any], yes: bool) -> None:
     from airflow_results_provider.serializers._labels import serializer_from_label
 
     if not record.verified:
         raise SystemExit("Refusing to load the value: its XCom row is not signed with this deployment's key")
-    result = _inspect._result_for(record)
+    result = index.result_for(record)
     if result is None or not record.key:
         raise SystemExit("This result has no store to load from")
     serializer = serializer_from_label(str(record.serializer))
@@ -139,11 +139,7 @@ def _print_value(record: _inspect.Record, metadata: dict[str, Any], yes: bool) -
     result.serializer = serializer
     if record.kind == "sequence":
         raise SystemExit("This value is a chunked list: load it in a task (xcom_pull)")
-    import inspect
-
-    # The signed digest when the Result takes one; else the Result checks its own sidecar's digests.
-    takes_digest = "sha256" in inspect.signature(result.read).parameters
-    value = (result.read(record.key, sha256=record.sha256) if takes_digest else result.read(record.key)).value
+    value = result.read(record.key, sha256=record.sha256).value  # the signed digest, checked before loading
     print(repr(value))
 
 
@@ -151,8 +147,8 @@ def remove_results(args: Any) -> None:
     if not (args.dag_id or args.run_id or args.task_id or args.older_than):
         raise SystemExit("Name what to delete: --dag-id, --run-id, --task-id and/or --older-than")
     with _session() as session:
-        records = list(_inspect.iter_records(session, _filters(args)))
-        doomed = [r for r in records if _inspect.deletable(r, include_checkpoints=args.include_checkpoints)]
+        records = list(index.iter_records(session, _filters(args)))
+        doomed = [r for r in records if index.deletable(r, include_checkpoints=args.include_checkpoints)]
         kept = len(records) - len(doomed)
         total = sum(r.size or 0 for r in doomed)
         for r in doomed:
@@ -165,7 +161,7 @@ def remove_results(args: Any) -> None:
             raise SystemExit(1)
         freed = 0
         for r in doomed:
-            freed += _inspect.delete_record(session, r)
+            freed += index.delete_record(session, r)
     print(f"Deleted {len(doomed)} result(s), {format_size(freed)} freed{note}.")
 
 
@@ -174,7 +170,7 @@ def gc_results(args: Any) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     dry_run = not args.yes
-    stores = args.store or _inspect.configured_stores()
+    stores = args.store or index.configured_stores()
     console = Console(stderr=True)
     with (
         _session() as session,
@@ -197,7 +193,7 @@ def gc_results(args: Any) -> None:
             if len(verbose) < 20:
                 verbose.append(f"  {uri}  {format_size(size)}")
 
-        plan = _inspect.gc(
+        plan = index.gc(
             session,
             stores=stores,
             older_than=_cutoff(args.older_than),

@@ -1,4 +1,4 @@
-"""The Results plugin's FastAPI app: a JSON API and server-rendered pages over :mod:`airflow_results_provider._inspect`.
+"""The Results plugin's FastAPI app: a JSON API and server-rendered pages over :mod:`airflow_results_provider.index`.
 
 Every route declares its auth: ``GetUserDep`` (401 without a valid token, from the ``Authorization`` header or
 the UI's cookie) and, for one DAG's results, ``requires_access_dag("GET", XCOM)`` (403 otherwise); lists keep
@@ -17,7 +17,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from airflow_results_provider import _inspect, config
+from airflow_results_provider import config, index
 from airflow_results_provider.plugins._templates import render
 
 _CAN_READ_XCOM = [Depends(requires_access_dag("GET", DagAccessEntity.XCOM))]
@@ -44,10 +44,10 @@ def _filters(
     task_id: str | None,
     owner: str | None,
     q: str | None,
-) -> _inspect.Filters:
-    if owner and owner not in _inspect.OWNERS:
-        raise HTTPException(400, f"owner must be one of {', '.join(_inspect.OWNERS)}")
-    return _inspect.Filters(
+) -> index.Filters:
+    if owner and owner not in index.OWNERS:
+        raise HTTPException(400, f"owner must be one of {', '.join(index.OWNERS)}")
+    return index.Filters(
         dag_ids=readable,
         dag_id=dag_id or None,
         run_id=run_id or None,
@@ -57,8 +57,8 @@ def _filters(
     )
 
 
-def _detail(record: _inspect.Record) -> dict[str, Any]:
-    metadata = _inspect.read_metadata(record)
+def _detail(record: index.Record) -> dict[str, Any]:
+    metadata = index.read_metadata(record)
     data = record.as_dict()
     data["metadata"] = metadata
     preview_data = (metadata or {}).get("preview_data")
@@ -66,18 +66,18 @@ def _detail(record: _inspect.Record) -> dict[str, Any]:
     data["preview_data"] = preview_data
     data["value"] = None
     if config.ui_load_preview():
-        loaded = _inspect.load_json_preview(record, config.ui_preview_max_bytes())
+        loaded = index.load_json_preview(record, config.ui_preview_max_bytes())
         if loaded is not None:
             data["value"] = loaded
-    _inspect.check_exists([record])
+    index.check_exists([record])
     data["exists"] = record.exists
     return data
 
 
 def _record_or_404(
     session: Any, dag_id: str, run_id: str, task_id: str, map_index: int, xcom_key: str
-) -> _inspect.Record:
-    for record in _inspect.get_records(session, dag_id, run_id, task_id, map_index):
+) -> index.Record:
+    for record in index.get_records(session, dag_id, run_id, task_id, map_index):
         if record.xcom_key == xcom_key:
             return record
     raise HTTPException(404, f"No stored result for {dag_id}/{run_id}/{task_id}[{map_index}] {xcom_key}")
@@ -100,18 +100,16 @@ def create_app() -> FastAPI:
         sort: str = "written_at",
         desc: bool = True,
         offset: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=_inspect.MAX_PAGE)] = 50,
+        limit: Annotated[int, Query(ge=1, le=index.MAX_PAGE)] = 50,
         check_exists: bool = True,
     ) -> dict[str, Any]:
         filters = _filters(_readable_dags(user), dag_id, run_id, task_id, owner, q)
         try:
-            page = _inspect.list_page(
-                session, filters, sort=sort, descending=desc, offset=offset, limit=limit
-            )
+            page = index.list_page(session, filters, sort=sort, descending=desc, offset=offset, limit=limit)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from exc
         if check_exists:
-            _inspect.check_exists(page.records)
+            index.check_exists(page.records)
         return {
             "results": [r.as_dict() for r in page.records],
             "total_entries": page.total,
@@ -145,16 +143,14 @@ def create_app() -> FastAPI:
         sort: str = "written_at",
         desc: bool = True,
         offset: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=_inspect.MAX_PAGE)] = 50,
+        limit: Annotated[int, Query(ge=1, le=index.MAX_PAGE)] = 50,
     ) -> HTMLResponse:
         filters = _filters(_readable_dags(user), dag_id, run_id, task_id, owner, q)
         try:
-            page = _inspect.list_page(
-                session, filters, sort=sort, descending=desc, offset=offset, limit=limit
-            )
+            page = index.list_page(session, filters, sort=sort, descending=desc, offset=offset, limit=limit)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from exc
-        _inspect.check_exists(page.records)
+        index.check_exists(page.records)
         params = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "owner": owner, "q": q}
         params = {k: v for k, v in params.items() if v}
 
@@ -182,8 +178,8 @@ def create_app() -> FastAPI:
             sort=sort,
             desc=desc,
             params=params,
-            owners=_inspect.OWNERS,
-            sort_fields=_inspect.SORT_FIELDS,
+            owners=index.OWNERS,
+            sort_fields=index.SORT_FIELDS,
             link=link,
         )
 
@@ -202,7 +198,7 @@ def create_app() -> FastAPI:
         session: SessionDep,
     ) -> HTMLResponse:
         index = _map_index(map_index)
-        records = _inspect.get_records(session, dag_id, run_id, task_id, index)
+        records = index.get_records(session, dag_id, run_id, task_id, index)
         details = [_detail(r) for r in records]
         return render(
             "task_instance.html",
@@ -217,8 +213,8 @@ def create_app() -> FastAPI:
     def dag_run_page(
         request: Request, dag_id: str, run_id: str, user: GetUserDep, session: SessionDep
     ) -> HTMLResponse:
-        records = _inspect.get_records(session, dag_id, run_id)[: _inspect.MAX_PAGE]
-        _inspect.check_exists(records)
+        records = index.get_records(session, dag_id, run_id)[: index.MAX_PAGE]
+        index.check_exists(records)
         return render(
             "list.html",
             root=_root(request),
@@ -231,7 +227,7 @@ def create_app() -> FastAPI:
             sort="task_id",
             desc=False,
             params={},
-            owners=_inspect.OWNERS,
+            owners=index.OWNERS,
             sort_fields=(),
             link=None,
         )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
-from airflow_results_provider.results._object_store import (
+from airflow_results_provider.results.base import Location
+from airflow_results_provider.results.bucket_result import (
     PART_SIZE,
+    BucketResult,
     BufferedPartWriter,
-    ObjectStoreResult,
 )
-from airflow_results_provider.results.base import Location, PayloadWriter
+from airflow_results_provider.results.storage import PayloadWriter
 from airflow_results_provider.serializers.base import Serializer
 
 
@@ -38,7 +40,7 @@ class _StreamReader:
         self._pending = b""
 
 
-class AzureResult(ObjectStoreResult):
+class AzureResult(BucketResult):
     """Stores payloads as block blobs ``container/prefix/<location>`` through ``WasbHook(wasb_conn_id)``.
 
     Large values are staged as blocks (8 MB at a time) and become visible when the block list is committed; a
@@ -87,6 +89,11 @@ class AzureResult(ObjectStoreResult):
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _BlockWriter(self, key)
+
+    def _list_keys(self, key_prefix: str) -> Iterator[tuple[str, int, Any]]:
+        container = self.client.get_container_client(self.container)
+        for blob in container.list_blobs(name_starts_with=key_prefix):
+            yield blob.name, blob.size or 0, blob.last_modified
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
         return self._call(key, "read", lambda: _StreamReader(self._blob(key).download_blob()))

@@ -26,7 +26,7 @@ class ConstantResult(Result):
     def format(self, **context: Any) -> Result:
         return self.copy()
 
-    def read(self, location: str | None = None) -> Result:
+    def read(self, location: str | None = None, *, sha256: str | None = None) -> Result:
         new = self.copy()
         new.location = location
         return new

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import queue
 import threading
+from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
-from airflow_results_provider.results._object_store import ObjectStoreResult
-from airflow_results_provider.results.base import Location, PayloadWriter
+from airflow_results_provider.results.base import Location
+from airflow_results_provider.results.bucket_result import BucketResult
+from airflow_results_provider.results.storage import PayloadWriter
 from airflow_results_provider.serializers.base import Serializer
 
 CHUNK_SIZE = 32 * 1024 * 1024  # resumable upload chunk (a multiple of 256 KiB)
@@ -19,7 +21,7 @@ _READ_PIECE = 1024 * 1024
 _READ_QUEUE = 16
 
 
-class GCSResult(ObjectStoreResult):
+class GCSResult(BucketResult):
     """Stores payloads in ``gs://bucket/prefix/<location>`` through ``GCSHook(gcp_conn_id)``.
 
     Large values stream as a resumable upload (32 MB chunks) that only creates the object when finalized; a
@@ -67,6 +69,10 @@ class GCSResult(ObjectStoreResult):
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _ResumableWriter(self, key)
+
+    def _list_keys(self, key_prefix: str) -> Iterator[tuple[str, int, Any]]:
+        for blob in self.client.bucket(self.bucket).list_blobs(prefix=key_prefix):
+            yield blob.name, blob.size or 0, blob.updated
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
         blob = self._blob(key)

@@ -47,7 +47,7 @@ class ResultHandlerResult(Result):
         )
         return new
 
-    def read(self, location: Any) -> Result:
+    def read(self, location: Any, *, sha256: str | None = None) -> Result:
         new = self.copy()
         new.location = location
         new.value = self.result_handler.read(location)

@@ -92,7 +92,7 @@ class InlineResult(Result):
         )
         return new
 
-    def read(self, location: str) -> Result:
+    def read(self, location: str, *, sha256: str | None = None) -> Result:
         self._check_location(location)
         new = self.copy()
         new.location = location

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import functools
 import logging
@@ -21,7 +22,8 @@ from airflow_results_provider.exceptions import (
     ResultNotFoundError,
     ResultWriteError,
 )
-from airflow_results_provider.results.base import Location, PayloadWriter, Result
+from airflow_results_provider.results.base import Location, Result
+from airflow_results_provider.results.storage import PayloadWriter, StorageResult, StoredObject
 from airflow_results_provider.serializers.base import Serializer
 
 #: The longest file name most file systems allow (ext4, xfs, tmpfs, APFS).
@@ -163,7 +165,7 @@ def _location_lock(final_path: str) -> Iterator[None]:
         os.close(fd)
 
 
-class LocalResult(Result):
+class LocalResult(StorageResult):
     """Stores payloads as files under ``dir`` (default: ``[results] local_dir``).
 
     Relative locations live under ``dir`` and may not escape it; absolute locations are used as they are.
@@ -268,7 +270,7 @@ class LocalResult(Result):
     def _check_location(self, location: str) -> None:
         self.path(location)
 
-    def _open_writer(self, location: str) -> PayloadWriter:
+    def open_writer(self, location: str) -> PayloadWriter:
         _warn_if_distributed()
         path = self.path(location)
         try:
@@ -277,7 +279,7 @@ class LocalResult(Result):
             raise ResultWriteError(f"Cannot write a result at {self.uri(location)}: {exc}") from exc
 
     @contextlib.contextmanager
-    def _commit_lock(self, location: str) -> Iterator[None]:
+    def commit_lock(self, location: str) -> Iterator[None]:
         path = self.path(location)
         with contextlib.ExitStack() as stack:
             try:
@@ -289,7 +291,7 @@ class LocalResult(Result):
             yield
 
     @contextlib.contextmanager
-    def _open_reader(self, location: str) -> Iterator[IO[bytes]]:
+    def open_reader(self, location: str) -> Iterator[IO[bytes]]:
         path = self.path(location)
         try:
             handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
@@ -300,7 +302,7 @@ class LocalResult(Result):
         with handle:
             yield handle
 
-    def _stat(self, location: str) -> dict[str, Any] | None:
+    def stat(self, location: str) -> dict[str, Any] | None:
         try:
             st = os.stat(self.path(location))
         except (FileNotFoundError, NotADirectoryError):
@@ -311,7 +313,7 @@ class LocalResult(Result):
             return None
         return {"size": st.st_size, "mtime": st.st_mtime}
 
-    def _delete(self, location: str) -> bool:
+    def delete_payload(self, location: str) -> bool:
         path = self.path(location)
         try:
             with contextlib.suppress(FileNotFoundError):
@@ -323,7 +325,7 @@ class LocalResult(Result):
             raise ResultError(f"Cannot delete the result at {self.uri(location)}: {exc}") from exc
         return True
 
-    def _read_metadata(self, location: str) -> dict[str, Any] | None:
+    def read_metadata(self, location: str) -> dict[str, Any] | None:
         try:
             with open(self.path(location) + METADATA_SUFFIX, "rb") as handle:
                 data = handle.read()
@@ -333,7 +335,31 @@ class LocalResult(Result):
             raise ResultError(f"Cannot read the metadata of {self.uri(location)}: {exc}") from exc
         return decode_metadata(data, self.uri(location))
 
-    def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
+    def list_objects(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every file under ``base_dir/prefix`` (symlinks not followed), streamed; files deleted meanwhile are
+        skipped."""
+        base = self.base_dir
+        stack = [os.path.join(base, prefix) if prefix else base]
+        while stack:
+            directory = stack.pop()
+            try:
+                entries = os.scandir(directory)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        try:
+                            st = entry.stat()
+                        except FileNotFoundError:  # deleted meanwhile (gc deletes while it scans)
+                            continue
+                        location = os.path.relpath(entry.path, base).replace(os.sep, "/")
+                        modified = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)
+                        yield StoredObject(location, st.st_size, modified)
+
+    def write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
         try:
             write_file_atomically(self.path(location) + METADATA_SUFFIX, encode_metadata(metadata))
         except OSError as exc:

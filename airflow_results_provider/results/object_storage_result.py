@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 from urllib.parse import urlsplit
 
-from airflow_results_provider.results._object_store import ObjectStoreResult
-from airflow_results_provider.results.base import Location, PayloadWriter
+from airflow_results_provider.results.base import Location
+from airflow_results_provider.results.bucket_result import BucketResult
+from airflow_results_provider.results.storage import PayloadWriter
 from airflow_results_provider.serializers.base import Serializer
 
 
-class ObjectStorageResult(ObjectStoreResult):
+class ObjectStorageResult(BucketResult):
     """Stores payloads under ``base`` (an ``ObjectStoragePath`` URL, ``conn_id@bucket`` form accepted).
 
     Writes stream to a temporary key beside the target and are moved into place when complete (a rename on
@@ -66,6 +69,17 @@ class ObjectStorageResult(ObjectStoreResult):
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _MoveIntoPlaceWriter(self, key)
+
+    def _list_keys(self, key_prefix: str) -> Iterator[tuple[str, int, Any]]:
+        root = self._path("")
+        directory, _, _ = key_prefix.rpartition("/")
+        start = root / directory if directory else root
+        found = self._call(key_prefix, "list", lambda: start.fs.find(start.path, detail=True), {})
+        base = root.path.rstrip("/") + "/"
+        for path, info in sorted(found.items()):
+            key = path[len(base) :] if path.startswith(base) else path
+            if info.get("type") != "directory" and key.startswith(key_prefix) and not key.endswith(".tmp"):
+                yield key, info.get("size") or 0, _modified(info)
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
         return self._call(key, "read", lambda: self._path(key).open("rb"))
@@ -122,3 +136,14 @@ class _MoveIntoPlaceWriter(PayloadWriter):
             self.temp.fs.rm(self.temp.path)
         except Exception:  # nothing was made visible; a leftover temp object is harmless
             pass
+
+
+def _modified(info: dict[str, Any]) -> dt.datetime | None:
+    """The modification time in an fsspec ``info`` dict (its name differs between file systems)."""
+    for name in ("mtime", "LastModified", "updated", "last_modified", "created"):
+        value = info.get(name)
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        if isinstance(value, (int, float)):
+            return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    return None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
-from airflow_results_provider.results._object_store import (
+from airflow_results_provider.results.base import Location
+from airflow_results_provider.results.bucket_result import (
     PART_SIZE,
+    BucketResult,
     BufferedPartWriter,
-    ObjectStoreResult,
 )
-from airflow_results_provider.results.base import Location, PayloadWriter
+from airflow_results_provider.results.storage import PayloadWriter
 from airflow_results_provider.serializers.base import Serializer
 
 
@@ -19,7 +21,7 @@ def _error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
-class S3Result(ObjectStoreResult):
+class S3Result(BucketResult):
     """Stores payloads in ``s3://bucket/prefix/<location>`` through ``S3Hook(aws_conn_id)``.
 
     Large values stream as a multipart upload (one 8 MB part in memory at a time) that becomes visible only when
@@ -87,6 +89,12 @@ class S3Result(ObjectStoreResult):
 
     def _open_key_writer(self, key: str) -> PayloadWriter:
         return _MultipartWriter(self, key)
+
+    def _list_keys(self, key_prefix: str) -> Iterator[tuple[str, int, Any]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=key_prefix):
+            for item in page.get("Contents", ()):
+                yield item["Key"], item.get("Size", 0), item.get("LastModified")
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
         return self._call(key, "read", lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"])

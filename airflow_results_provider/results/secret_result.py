@@ -66,7 +66,7 @@ class SecretResult(Result):
         except AirflowNotFoundException as exc:
             raise ResultNotFoundError(f"SecretResult: Airflow Connection {name!r} is not defined") from exc
 
-    def read(self, location: str | None = None) -> Result:
+    def read(self, location: str | None = None, *, sha256: str | None = None) -> Result:
         name = location or self.variable or self.connection
         value = self._fetch(name)
         from airflow.sdk.log import mask_secret

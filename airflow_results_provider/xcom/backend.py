@@ -203,7 +203,7 @@ def _inline_json(value: Any) -> Any:
 
 
 def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
-    from airflow_results_provider.results._store_spec import result_from_spec
+    from airflow_results_provider.results.registry import result_from_spec
     from airflow_results_provider.templating.filters import default_location
 
     spec = config.xcom_result()

@@ -38,7 +38,9 @@ def uses_result_xcom_backend() -> bool:
     except (ImportError, AttributeError, ValueError):
         return False
     ours = _OUR_BACKEND.replace(".xcom.", ".xcom.backend.")  # where the class is defined
-    return isinstance(backend, type) and any(f"{c.__module__}.{c.__qualname__}" == ours for c in backend.__mro__)
+    return isinstance(backend, type) and any(
+        f"{c.__module__}.{c.__qualname__}" == ours for c in backend.__mro__
+    )
 
 
 def remember_checkpoint(

@@ -178,7 +178,7 @@ def run_cli_cases(
 
 def make_orphan(store: str):
     """Write a payload + sidecar that no XCom row refers to (a deleted XCom row's payload)."""
-    from airflow_results_provider.results._store_spec import result_from_spec
+    from airflow_results_provider.results.registry import result_from_spec
 
     result = result_from_spec(store)
     result.location = "xcom/orphaned/value.pkl"

@@ -13,7 +13,7 @@ from airflow_results_provider.cache_validators import CacheEntry
 from airflow_results_provider.exceptions import LocationCollisionError, LocationTemplateError, ResultError
 from airflow_results_provider.looping import Loop
 from airflow_results_provider.results import InlineResult, LocalResult
-from airflow_results_provider.results._store_spec import result_from_spec
+from airflow_results_provider.results.registry import result_from_spec
 from airflow_results_provider.serializers import JSONSerializer
 from airflow_results_provider.templating import build_location_context
 
@@ -203,7 +203,7 @@ def test_store_specs(tmp_path):
 
 
 def test_default_result_is_a_local_result_under_local_dir(results_dir):
-    from airflow_results_provider.results._store_spec import default_result
+    from airflow_results_provider.results.registry import default_result
 
     result = default_result()
     assert isinstance(result, LocalResult) and result.base_dir == str(results_dir)

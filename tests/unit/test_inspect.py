@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from airflow_results_provider import _inspect
+from airflow_results_provider import index
 from airflow_results_provider.core.preview import structured_preview
 from airflow_results_provider.index import references as _result_ref
 from airflow_results_provider.results.local_result import LocalResult
@@ -31,14 +31,14 @@ def test_the_link_row_is_a_verified_record(written, tmp_path):
     value = link_value(written)
     url, _ = _result_ref.detach(json.loads(value))
     assert url == "/base/dags/d/runs/r/tasks/t/plugin/result"
-    record = _inspect.record_from_row("d", "r", "t", -1, _inspect.LINK_KEY, value, signing_key=KEY)
+    record = index.record_from_row("d", "r", "t", -1, index.LINK_KEY, value, signing_key=KEY)
     assert record.verified and record.owner == "checkpoint" and record.url is None
     assert record.location == (tmp_path / "d" / "t.pkl").as_uri() and record.size == written.metadata["size"]
-    assert _inspect.read_metadata(record)["preview_data"] == {
+    assert index.read_metadata(record)["preview_data"] == {
         "kind": "json",
         "data": {"a": 1, "password": "***"},
     }
-    _inspect.check_exists([record])
+    index.check_exists([record])
     assert record.exists is True
 
 
@@ -50,22 +50,18 @@ def test_the_link_row_is_a_verified_record(written, tmp_path):
     ],
 )
 def test_copied_or_forged_rows_are_unverified_and_never_touch_the_store(written, row):
-    record = _inspect.record_from_row(*row, _inspect.LINK_KEY, link_value(written), signing_key=KEY)
+    record = index.record_from_row(*row, index.LINK_KEY, link_value(written), signing_key=KEY)
     assert not record.verified
-    assert _inspect._result_for(record) is None and _inspect.read_metadata(record) is None
-    assert not _inspect.deletable(record, include_checkpoints=True)
+    assert index.result_for(record) is None and index.read_metadata(record) is None
+    assert not index.deletable(record, include_checkpoints=True)
     forged = link_value(written, key=b"x" * 32)
-    assert not _inspect.record_from_row(
-        "d", "r", "t", -1, _inspect.LINK_KEY, forged, signing_key=KEY
-    ).verified
+    assert not index.record_from_row("d", "r", "t", -1, index.LINK_KEY, forged, signing_key=KEY).verified
 
 
 def test_rows_that_are_not_results_are_skipped():
-    assert _inspect.record_from_row("d", "r", "t", -1, "return_value", json.dumps({"n": 1})) is None
-    assert _inspect.record_from_row("d", "r", "t", -1, _inspect.LINK_KEY, json.dumps("https://x")) is None
-    assert (
-        _inspect.record_from_row("d", "r", "t", -1, _inspect.LINK_KEY, json.dumps("/a#result-ref=!!")) is None
-    )
+    assert index.record_from_row("d", "r", "t", -1, "return_value", json.dumps({"n": 1})) is None
+    assert index.record_from_row("d", "r", "t", -1, index.LINK_KEY, json.dumps("https://x")) is None
+    assert index.record_from_row("d", "r", "t", -1, index.LINK_KEY, json.dumps("/a#result-ref=!!")) is None
 
 
 def test_structured_previews():
@@ -82,14 +78,14 @@ def test_structured_previews():
 
 def test_store_listing_sees_payloads_with_sidecars(written, tmp_path):
     (tmp_path / "stray.txt").write_text("not a result")
-    assert [o.key for o in _inspect.iter_store(LocalResult(dir=str(tmp_path)))] == ["d/t.pkl"]
+    assert [o.location for o in LocalResult(dir=str(tmp_path)).list_payloads()] == ["d/t.pkl"]
 
 
 def test_parse_age():
-    assert _inspect.parse_age("30d") == dt.timedelta(days=30)
-    assert _inspect.parse_age("2w") == dt.timedelta(weeks=2)
+    assert index.parse_age("30d") == dt.timedelta(days=30)
+    assert index.parse_age("2w") == dt.timedelta(weeks=2)
     with pytest.raises(ValueError, match="30d"):
-        _inspect.parse_age("soon")
+        index.parse_age("soon")
 
 
 TRAPPED: list[str] = []
@@ -103,7 +99,7 @@ def trap() -> None:
 def test_gc_never_imports_a_store_named_by_a_row():
     # Found under pytest-xdist: forged rows of the security tests (store "os:abort") were in the DB when
     # `airflow results gc` ran, and it aborted the process resolving their store.
-    from airflow_results_provider._inspect import _store_aliases
+    from airflow_results_provider.index import store_aliases as _store_aliases
 
     TRAPPED.clear()
     assert _store_aliases(f"{__name__}:trap") == {f"{__name__}:trap"}

@@ -158,7 +158,7 @@ def test_mixin_accepts_result_handler_and_rejects_bad_combinations(tmp_path):
 
 def test_default_result_may_name_a_legacy_handler(monkeypatch):
     from airflow_results_provider import config
-    from airflow_results_provider.results._store_spec import _cached_result, default_result
+    from airflow_results_provider.results.registry import _cached_result, default_result
 
     monkeypatch.setenv(
         "AIRFLOW__RESULTS__DEFAULT_RESULT", "airflow_results_provider.result_handlers:JSONResultHandler"

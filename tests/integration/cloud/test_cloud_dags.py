@@ -61,7 +61,7 @@ def test_mixin_targets_on_the_store(kind, request, dag_runner, tmp_path):
     assert states == {"extract": "success", "load": "success"}
     assert (count(tmp_path, "extract"), count(tmp_path, "load")) == (1, 1)
 
-    from airflow_results_provider.results._store_spec import result_from_spec
+    from airflow_results_provider.results.registry import result_from_spec
     from airflow_results_provider.serializers import JSONSerializer
 
     store = result_from_spec(f"{STORES[kind][2]}/{prefix}")

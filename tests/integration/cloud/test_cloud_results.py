@@ -54,14 +54,14 @@ class CloudSpecifics:
         if self.emulator_ignores_preconditions:
             pytest.skip("the emulator ignores conditional writes (the real service enforces them)")
         cls = type(make_result())
-        original = cls._write_metadata
+        original = cls.write_metadata
 
         def slow_final_sidecar(self, location, metadata):
             if not metadata.get("pending"):
                 time.sleep(random.uniform(0, 0.05))  # widen the window between payload and final sidecar
             original(self, location, metadata)
 
-        monkeypatch.setattr(cls, "_write_metadata", slow_final_sidecar)
+        monkeypatch.setattr(cls, "write_metadata", slow_final_sidecar)
         writers, rounds = 6, 4
         for round_ in range(rounds):
             barrier = threading.Barrier(writers)
@@ -119,7 +119,7 @@ class CloudSpecifics:
         assert result.read("big.bin").value == value
 
     def test_store_spec_round_trips_through_the_registry(self, make_result):
-        from airflow_results_provider.results._store_spec import result_from_spec
+        from airflow_results_provider.results.registry import result_from_spec
 
         result = make_result(location="spec.pkl")
         result.write([1, 2])
@@ -249,7 +249,7 @@ _SLOW_WRITER = textwrap.dedent(
     """
     import sys, time
     from airflow_results_provider.serializers.base import Serializer
-    from airflow_results_provider.results._store_spec import result_from_spec
+    from airflow_results_provider.results.registry import result_from_spec
 
     class SlowBytes(Serializer):
         name = "slow"
@@ -273,7 +273,7 @@ _SLOW_WRITER = textwrap.dedent(
 _MEMORY_PROBE = textwrap.dedent(
     """
     import json, os, resource, sys
-    from airflow_results_provider.results._store_spec import result_from_spec
+    from airflow_results_provider.results.registry import result_from_spec
 
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -308,7 +308,7 @@ def _store(kind, request):
 
 @pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
 def test_a_write_killed_mid_upload_keeps_the_previous_object(kind, request):
-    from airflow_results_provider.results._store_spec import result_from_spec
+    from airflow_results_provider.results.registry import result_from_spec
 
     spec = _store(kind, request)
     result = result_from_spec(spec)
@@ -352,6 +352,6 @@ def test_a_200_mb_value_streams(kind, request):
     assert figures["size"] == size
     # Parts/chunks/blocks in flight, not a copy of the value (which would be >= 1.0 x size). Peak RSS measured
     # alone on an idle machine: S3 53 MB, GCS 67 MB for 200 MB (the old 0.25 x size bound passed only under
-    # load); ObjectStoreResult.upload_parallelism's 40 MB per write does not count the SDK's buffers.
+    # load); BucketResult.upload_parallelism's 40 MB per write does not count the SDK's buffers.
     assert figures["write_extra"] < 0.4 * size, figures
     assert figures["read_extra"] < 1.5 * size, figures  # the value itself plus buffers: well under two copies

@@ -7,7 +7,7 @@ import pytest
 
 from airflow_results_provider.exceptions import ResultError, ResultNotImplementedError
 from airflow_results_provider.results import Result
-from airflow_results_provider.results.base import PayloadWriter
+from airflow_results_provider.results.storage import PayloadWriter, StorageResult
 from airflow_results_provider.serializers import JSONSerializer, PickleSerializer
 
 
@@ -54,7 +54,7 @@ def test_repr_is_bounded():
     assert len(repr(Result(value="x" * 10_000))) < 200
 
 
-class InMemoryResult(Result):
+class InMemoryResult(StorageResult):
     """A minimal storage backend implemented through the hooks only."""
 
     store: dict[str, bytes]
@@ -66,7 +66,7 @@ class InMemoryResult(Result):
     def uri(self, location):
         return f"memory://{location}"
 
-    def _open_writer(self, location):
+    def open_writer(self, location):
         store = self.store
 
         class Writer(PayloadWriter):
@@ -84,12 +84,12 @@ class InMemoryResult(Result):
 
         return Writer()
 
-    def _open_reader(self, location):
+    def open_reader(self, location):
         import contextlib
 
         return contextlib.nullcontext(io.BytesIO(self.store[location]))
 
-    def _stat(self, location):
+    def stat(self, location):
         return {"size": len(self.store[location])} if location in self.store else None
 
 

@@ -61,14 +61,14 @@ _KILL_AT_PENDING_SIDECAR = textwrap.dedent(
     import os, signal, sys
     from airflow_results_provider.results import LocalResult
 
-    original = LocalResult._write_metadata
+    original = LocalResult.write_metadata
 
     def dying(self, location, metadata):
         original(self, location, metadata)
         if metadata.get("pending"):
             os.kill(os.getpid(), signal.SIGKILL)  # right after the sidecar commit, before the payload
 
-    LocalResult._write_metadata = dying
+    LocalResult.write_metadata = dying
     LocalResult(dir=sys.argv[1], location="v.pkl").write(sys.argv[2])
     """
 )

@@ -30,7 +30,8 @@ from airflow_results_provider.exceptions import (
     SerializationError,
     missing_extra_error,
 )
-from airflow_results_provider.results.base import Location, PayloadWriter, Result
+from airflow_results_provider.results.base import Location, Result
+from airflow_results_provider.results.storage import PayloadWriter, StorageResult, StoredObject
 from airflow_results_provider.serializers.base import Serializer
 
 PART_SIZE = 8 * 1024 * 1024
@@ -77,7 +78,7 @@ class ClientCache:
             return self._entries[key]
 
 
-class ObjectStoreResult(Result):
+class BucketResult(StorageResult):
     """Base of Results whose locations are keys in a bucket/container under an optional prefix."""
 
     scheme: ClassVar[str] = ""
@@ -219,12 +220,12 @@ class ObjectStoreResult(Result):
                 return missing
             raise self._fail(exc, key, action) from exc
 
-    def _extra_metadata(self, location: str) -> dict[str, Any]:
+    def extra_metadata(self, location: str) -> dict[str, Any]:
         url = self.console_url(self.key(location))
         return {"url": url} if url else {}
 
     @contextmanager
-    def _commit_lock(self, location: str) -> Iterator[None]:
+    def commit_lock(self, location: str) -> Iterator[None]:
         """A lease object ``<key>.lock`` created only if absent (a conditional PUT), so writers to one key
         commit one after the other; a lease left by a killed writer expires after :data:`LOCK_TTL` seconds."""
         if not self.conditional_writes:
@@ -264,7 +265,7 @@ class ObjectStoreResult(Result):
         try:
             return super().read(location, sha256=sha256)
         except SerializationError:
-            stat = self._stat(location)
+            stat = self.stat(location)
             if stat is None or stat.get("size") != 0:
                 raise
         new = self.copy()
@@ -299,13 +300,17 @@ class ObjectStoreResult(Result):
     def _delete_key(self, key: str) -> bool:
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ Result storage hooks
+    def _list_keys(self, key_prefix: str) -> Iterator[tuple[str, int, Any]]:
+        """``(key, size, modified)`` of every object whose key starts with ``key_prefix``, streamed."""
+        raise NotImplementedError
 
-    def _open_writer(self, location: str) -> PayloadWriter:
+    # ------------------------------------------------------------------ the storage protocol
+
+    def open_writer(self, location: str) -> PayloadWriter:
         return self._open_key_writer(self.key(location))
 
     @contextmanager
-    def _open_reader(self, location: str) -> Iterator[IO[bytes]]:
+    def open_reader(self, location: str) -> Iterator[IO[bytes]]:
         stream = self._open_key_reader(self.key(location))
         try:
             yield stream
@@ -314,22 +319,28 @@ class ObjectStoreResult(Result):
             if close is not None:
                 close()
 
-    def _stat(self, location: str) -> dict[str, Any] | None:
+    def stat(self, location: str) -> dict[str, Any] | None:
         return self._head(self.key(location))
 
-    def _delete(self, location: str) -> bool:
+    def delete_payload(self, location: str) -> bool:
         key = self.key(location)
         self._delete_key(key + METADATA_SUFFIX)
         return self._delete_key(key)
 
-    def _read_metadata(self, location: str) -> dict[str, Any] | None:
+    def read_metadata(self, location: str) -> dict[str, Any] | None:
         data = self._get_small(self.key(location) + METADATA_SUFFIX)
         if data is None:
             return None
         return decode_metadata(data, self.uri(location))
 
-    def _write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
+    def write_metadata(self, location: str, metadata: Mapping[str, Any]) -> None:
         self._put_small(self.key(location) + METADATA_SUFFIX, encode_metadata(metadata))
+
+    def list_objects(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every object under ``prefix`` (relative to this Result's own prefix), from the provider's listing."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        for key, size, modified in self._list_keys(base + prefix):
+            yield StoredObject(key[len(base) :], size or 0, modified)
 
 
 def _lease(data: bytes | None) -> dict[str, Any] | None:

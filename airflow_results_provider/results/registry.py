@@ -1,5 +1,5 @@
 """Store specs: the one-line names of a place Results live, as written in ``[results] default_result`` /
-``xcom_result`` and in XCom envelopes, and the Result object each one means.
+``xcom_result`` and in XCom envelopes, the Result object each one means, and the registry of stores.
 
 A store spec is one of:
 
@@ -9,6 +9,8 @@ A store spec is one of:
   ``abfs://`` or ``wasb://container/prefix`` (:class:`AzureResult`); ``conn_id@bucket`` picks a non-default
   Airflow connection;
 - ``objectstorage+<URL>``: an :class:`ObjectStorageResult` over any ``ObjectStoragePath`` URL;
+- ``<scheme>://...`` of a store registered with :func:`register_store` or through the
+  ``airflow_results_provider.stores`` entry point group (name: the scheme, value: ``module:factory``);
 - ``module:attribute``: a Result object, a zero-argument factory returning one, or a legacy result handler
   (anything with a ``to_result()`` method, converted with a deprecation warning).
 
@@ -19,14 +21,18 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_results_provider import config
 from airflow_results_provider.exceptions import ResultError, missing_extra_error
 
-#: URL scheme -> (module, class, extra that provides it). Bucket/container and connection keywords come from
-#: the class itself (``container_attr``, ``conn_attr``).
+#: The entry point group a package names its stores in (``scheme = "module:factory"``).
+ENTRY_POINT_GROUP = "airflow_results_provider.stores"
+
+#: Built-in URL schemes -> (module, class, extra that provides it). Bucket/container and connection keywords
+#: come from the class itself (``container_attr``, ``conn_attr``).
 _SCHEMES: dict[str, tuple[str, str, str | None]] = {
     "file": ("airflow_results_provider.results.local_result", "LocalResult", None),
     "s3": ("airflow_results_provider.results.s3_result", "S3Result", "amazon"),
@@ -35,6 +41,56 @@ _SCHEMES: dict[str, tuple[str, str, str | None]] = {
     "abfs": ("airflow_results_provider.results.azure_result", "AzureResult", "azure"),
     "wasb": ("airflow_results_provider.results.azure_result", "AzureResult", "azure"),
 }
+
+#: Stores registered at runtime or through entry points: scheme -> factory(spec) returning a StorageResult.
+_REGISTERED: dict[str, Callable[[str], Any]] = {}
+
+
+def register_store(scheme: str, factory: Callable[[str], Any]) -> None:
+    """Make ``<scheme>://...`` specs resolve to ``factory(spec)``, a
+    :class:`~airflow_results_provider.results.storage.StorageResult` whose ``store_spec()`` gives that spec back.
+
+    The store's payloads are then read from XCom envelopes, listed by the Results index and collected by
+    ``airflow results gc`` like a built-in store's. A package can register its store without code with the
+    ``airflow_results_provider.stores`` entry point group (``my = "my_package.store:MyResult.from_spec"``).
+
+    :raises ResultError: ``scheme`` is not a URL scheme, or is a built-in one.
+    """
+    scheme = scheme.lower()
+    if not scheme or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        raise ResultError(f"register_store: {scheme!r} is not a URL scheme")
+    if scheme in _SCHEMES or scheme == "objectstorage":
+        raise ResultError(f"register_store: the scheme {scheme!r} is built in")
+    if not callable(factory):
+        raise ResultError(f"register_store: the factory of {scheme!r} is not callable")
+    _REGISTERED[scheme] = factory
+    _cached_result.cache_clear()
+
+
+def unregister_store(scheme: str) -> None:
+    """Forget a store registered with :func:`register_store` (specs of that scheme no longer resolve)."""
+    _REGISTERED.pop(scheme.lower(), None)
+    _cached_result.cache_clear()
+
+
+def registered_schemes() -> list[str]:
+    """Every URL scheme a spec may use: the built-in ones and the registered ones."""
+    return sorted({*_SCHEMES, *_REGISTERED, *(ep.name for ep in _entry_points())})
+
+
+def _entry_points() -> list[Any]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _registered_factory(scheme: str) -> Callable[[str], Any] | None:
+    if scheme not in _REGISTERED:
+        for entry_point in _entry_points():
+            if entry_point.name == scheme:
+                _REGISTERED[scheme] = entry_point.load()
+                break
+    return _REGISTERED.get(scheme)
 
 
 def _import_class(module: str, name: str, extra: str | None, spec: str) -> type:
@@ -69,9 +125,12 @@ def _cached_result(spec: str) -> Any:
 def _result_from_url(spec: str) -> Any:
     parts = urlsplit(spec)
     if parts.scheme not in _SCHEMES:
+        factory = _registered_factory(parts.scheme)
+        if factory is not None:
+            return _from_factory(factory, spec)
         raise ResultError(
             f"Result store {spec!r}: unknown scheme {parts.scheme!r}; use one of "
-            f"{', '.join(s + '://' for s in sorted(_SCHEMES))} or module:attribute"
+            f"{', '.join(s + '://' for s in registered_schemes())}, objectstorage+URL or module:attribute"
         )
     cls: Any = _import_class(*_SCHEMES[parts.scheme], spec)
     if parts.scheme == "file":
@@ -83,6 +142,17 @@ def _result_from_url(spec: str) -> Any:
     if conn_id:
         kwargs[cls.conn_attr] = conn_id
     return cls(**kwargs)
+
+
+def _from_factory(factory: Callable[[str], Any], spec: str) -> Any:
+    from airflow_results_provider.results.storage import StorageResult
+
+    result = factory(spec)
+    if not isinstance(result, StorageResult):
+        raise ResultError(
+            f"Result store {spec!r}: its registered factory returned a {type(result).__name__}, not a StorageResult"
+        )
+    return result
 
 
 def _result_from_attribute(spec: str) -> Any:

@@ -1,0 +1,185 @@
+"""Garbage collection of stored results: expire indexed results, delete orphaned payloads.
+
+Orphans are found by listing every store in scope through the storage protocol
+(:meth:`~airflow_results_provider.results.storage.StorageResult.list_payloads`): built-in stores, an
+``ObjectStorageResult`` and any store registered with :func:`~airflow_results_provider.results.registry.register_store`
+alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_results_provider.index.queries import Filters, iter_records
+from airflow_results_provider.index.records import Record
+from airflow_results_provider.index.stores import deletable, delete_record, store_aliases
+
+
+@dataclass
+class GcPlan:
+    """What gc found, and (when not a dry run) deleted."""
+
+    records: int = 0
+    record_bytes: int = 0
+    orphans: int = 0
+    orphan_bytes: int = 0
+    scanned: int = 0
+    kept_checkpoints: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _References:
+    """The keys rows still refer to, per store spelling (memory: the referenced keys, never a listing)."""
+
+    keys: dict[str, set[str]] = field(default_factory=dict)
+    sequence_prefixes: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, record: Record) -> None:
+        for alias in store_aliases(record.store or ""):
+            self.keys.setdefault(alias, set()).add(record.key or "")
+            if record.kind == "sequence":
+                self.sequence_prefixes.setdefault(alias, []).append(f"{record.key}/")
+
+    def referenced(self, aliases: Iterable[str]) -> tuple[set[str], tuple[str, ...]]:
+        aliases = list(aliases)
+        keys: set[str] = set().union(*(self.keys.get(a, set()) for a in aliases))
+        return keys, tuple(p for a in aliases for p in self.sequence_prefixes.get(a, ()))
+
+
+def gc(
+    session: Any,
+    *,
+    stores: Iterable[str],
+    older_than: dt.datetime | None = None,
+    keep_last: int | None = None,
+    orphans: bool = True,
+    include_checkpoints: bool = False,
+    dry_run: bool = True,
+    progress: Callable[[str, int], None] | None = None,
+    on_delete: Callable[[str, int], None] | None = None,
+) -> GcPlan:
+    """Expire indexed results (``older_than``, ``keep_last`` runs per DAG/task/key) and delete orphans: stored
+    payloads with a sidecar that no row refers to — both only in ``stores``. Memory: the set of referenced keys,
+    never the listing."""
+    stores = list(stores)
+    plan = GcPlan()
+    doomed, references = _expired_records(
+        session, stores, older_than, keep_last, include_checkpoints=include_checkpoints, plan=plan
+    )
+    for record in doomed:
+        plan.records += 1
+        plan.record_bytes += record.size or 0
+        if not dry_run:
+            try:
+                delete_record(session, record)
+            except Exception as exc:
+                plan.errors.append(f"{record.location}: {exc}")
+        if on_delete:
+            on_delete(record.location or record.id, record.size or 0)
+    if orphans:
+        for spec in stores:
+            _collect_orphans(spec, references, plan, dry_run=dry_run, progress=progress, on_delete=on_delete)
+    return plan
+
+
+def _expired_records(
+    session: Any,
+    stores: list[str],
+    older_than: dt.datetime | None,
+    keep_last: int | None,
+    *,
+    include_checkpoints: bool,
+    plan: GcPlan,
+) -> tuple[list[Record], _References]:
+    """The records to expire (newest rows first, counted per DAG/task/map index/key), and what the others
+    still refer to."""
+    in_scope: set[str] = set().union(*(store_aliases(spec, from_row=False) for spec in stores))
+    references = _References()
+    counts: dict[tuple[Any, ...], int] = {}
+    doomed: list[Record] = []
+    for record in iter_records(session, Filters(), order_newest=True):
+        expired = False
+        expiring = older_than is not None or keep_last is not None
+        if expiring and record.verified and store_aliases(record.store or "") & in_scope:
+            group = (record.dag_id, record.task_id, record.map_index, record.xcom_key)
+            counts[group] = counts.get(group, 0) + 1
+            if _expires(record, counts[group], older_than, keep_last):
+                if deletable(record, include_checkpoints=include_checkpoints):
+                    expired = True
+                    doomed.append(record)
+                else:
+                    plan.kept_checkpoints += 1
+        if not expired and record.key:
+            references.add(record)
+    return doomed, references
+
+
+def _expires(record: Record, rank: int, older_than: dt.datetime | None, keep_last: int | None) -> bool:
+    """Both given: older than the cutoff and not among the last ``keep_last``."""
+    conditions = []
+    if older_than is not None:
+        written = _written(record)
+        conditions.append(written is not None and written < older_than)
+    if keep_last is not None:
+        conditions.append(rank > keep_last)
+    return all(conditions)
+
+
+def _collect_orphans(
+    spec: str,
+    references: _References,
+    plan: GcPlan,
+    *,
+    dry_run: bool,
+    progress: Callable[[str, int], None] | None,
+    on_delete: Callable[[str, int], None] | None,
+) -> None:
+    """Delete the payloads of store ``spec`` that no row refers to (listed through the storage protocol)."""
+    from airflow_results_provider.results.registry import result_from_spec
+    from airflow_results_provider.results.storage import StorageResult
+
+    try:
+        result = result_from_spec(spec)
+        if not isinstance(result, StorageResult):
+            raise TypeError(f"{type(result).__name__} keeps no payloads to list")
+        keys, prefixes = references.referenced(store_aliases(result.store_spec() or spec, from_row=False))
+        for obj in result.list_payloads():
+            plan.scanned += 1
+            if progress and plan.scanned % 1000 == 0:
+                progress(spec, plan.scanned)
+            if obj.location in keys or (prefixes and obj.location.startswith(prefixes)):
+                continue
+            plan.orphans += 1
+            plan.orphan_bytes += obj.size
+            if not dry_run:
+                result.delete(obj.location)
+            if on_delete:
+                on_delete(result.uri(obj.location), obj.size)
+    except Exception as exc:
+        plan.errors.append(f"{spec or 'local_dir'}: {exc}")
+    if progress:
+        progress(spec, plan.scanned)
+
+
+def _written(record: Record) -> dt.datetime | None:
+    """When the record's payload was written (UTC), or ``None`` when unknown."""
+    if not record.written_at:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(record.written_at)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def parse_age(text: str) -> dt.timedelta:
+    """``30d``, ``12h``, ``45m``, ``90s`` or ``2w`` -> a timedelta."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise ValueError(f"An age is a number and a unit (s, m, h, d, w), e.g. 30d; got {text!r}")
+    return dt.timedelta(**{units[text[-1]]: int(text[:-1])})
