@@ -7,6 +7,7 @@ from typing import Any
 from airflow.sdk import BaseOperatorLink
 
 from airflow_results_provider import config
+from airflow_results_provider.core.rows import OWNER_CHECKPOINT
 from airflow_results_provider.index import references as _result_ref
 
 
@@ -24,7 +25,7 @@ class ResultLink(BaseOperatorLink):
     _REF_ATTRIBUTE = "_results_ref"
 
     @classmethod
-    def remember(cls, operator: Any, result: Any, owner: str = _result_ref.OWNER_CHECKPOINT) -> None:
+    def remember(cls, operator: Any, result: Any, owner: str = OWNER_CHECKPOINT) -> None:
         """Record where ``result`` (written, or found as a target when ``owner`` is ``"target"``) is."""
         metadata = getattr(result, "metadata", None) or {}
         url = metadata.get("url")
