@@ -31,6 +31,7 @@ class CacheEntry:
     task_id: str | None = None
 
     def is_expired(self, now: dt.datetime | None = None) -> bool:
+        """Whether ``cached_result_expiration`` has passed at ``now`` (the current time by default)."""
         if self.cached_result_expiration is None:
             return False
         return (now or dt.datetime.now(dt.timezone.utc)) >= self.cached_result_expiration

@@ -243,6 +243,7 @@ class CompressedSerializer(Serializer):
 
     @property
     def extension(self) -> str:  # type: ignore[override]
+        """The inner serializer's extension plus the codec's (``pkl.zst``); ``z`` for custom callables."""
         inner = self.serializer.extension
         suffix = {"gzip": "gz", "bz2": "bz2", "lzma": "xz", "zlib": "zz", "zstd": "zst", "lz4": "lz4"}
         codec = suffix.get(self.format or "", "z")
@@ -250,21 +251,27 @@ class CompressedSerializer(Serializer):
 
     @property
     def loads_code(self) -> bool:
+        """Whether the inner serializer's loading can run code."""
         return self.serializer.loads_code
 
     @property
     def label(self) -> str:
+        """``<codec>+<inner label>`` (``zstd+json``); ``custom+<inner label>`` for custom callables."""
         return f"{self.format or 'custom'}+{self.serializer.label}"
 
     def serialize(self, value: Any) -> bytes:
+        """The compressed bytes of the inner serializer's output for ``value``."""
         buffer = io.BytesIO()
         self.dump(value, buffer)
         return buffer.getvalue()
 
     def deserialize(self, value: bytes) -> Any:
+        """Decompress ``value`` and rebuild the value with the inner serializer."""
         return self.load(io.BytesIO(value))
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
+        """Stream ``value`` through the inner serializer and the codec into ``fileobj`` (custom callables
+        compress the inner serializer's bytes in one piece)."""
         if self.format is None:
             data = self.serializer.serialize(value)
             try:
@@ -279,6 +286,7 @@ class CompressedSerializer(Serializer):
             writer.close()
 
     def load(self, fileobj: IO[bytes]) -> Any:
+        """Read a value from ``fileobj``, decompressing as a stream (custom callables decompress it whole)."""
         if self.format is None:
             try:
                 data = self.decompress(fileobj.read(), **self.decompress_kwargs)

@@ -23,14 +23,17 @@ class DateTimeSerializer(Serializer):
 
     @property
     def loads_code(self) -> bool:
+        """False: ISO 8601 text runs no code."""
         return False
 
     def serialize(self, value: Any) -> bytes:
+        """``value.isoformat()`` as bytes. :raises SerializationError: ``value`` is not a datetime or date."""
         if not isinstance(value, (dt.datetime, dt.date)):
             raise self._error("serialize", TypeError("expected a datetime or date"), value)
         return value.isoformat().encode()
 
     def deserialize(self, value: bytes) -> Any:
+        """A ``date`` from ``YYYY-MM-DD`` text, else a ``datetime`` (a trailing ``Z`` read as UTC)."""
         try:
             text = value.decode().strip()
             if len(text) == 10:

@@ -27,9 +27,11 @@ class JSONSerializer(Serializer):
 
     @property
     def loads_code(self) -> bool:
+        """False: JSON runs no code."""
         return False
 
     def serialize(self, value: Any) -> bytes:
+        """``json.dumps(value)`` as UTF-8 (no NaN or infinities)."""
         # json.dumps' own text (Prefect's JSONSerializer.serialize, PrefectResult locations); files get the
         # compact text of dump(), which reads back to the same value.
         try:
@@ -38,12 +40,14 @@ class JSONSerializer(Serializer):
             raise self._error("serialize", exc, value) from exc
 
     def deserialize(self, value: bytes) -> Any:
+        """The value of the JSON text ``value``."""
         try:
             return _json.decode(value, orjson_written=self.orjson_written)
         except Exception as exc:
             raise self._error("deserialize", exc) from exc
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
+        """Write ``value`` as compact JSON to ``fileobj``."""
         # orjson encodes in one shot (the standard library where orjson would differ, see _json); the bytes
         # are written in slices of one view, so no second full copy is made.
         try:
@@ -53,6 +57,7 @@ class JSONSerializer(Serializer):
         _write_slices(data, fileobj)
 
     def load(self, fileobj: IO[bytes]) -> Any:
+        """The value of the JSON text read from ``fileobj``."""
         return self.deserialize(fileobj.read())
 
 
@@ -64,6 +69,7 @@ class EncodedJSONSerializer(JSONSerializer):
         self._encoded: tuple[Any, bytes] | None = (value, data)
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
+        """Write the bytes handed over when ``value`` is that value (once), else encode it like the parent."""
         encoded, self._encoded = self._encoded, None
         if encoded is not None and encoded[0] is value:
             _write_slices(encoded[1], fileobj)

@@ -55,14 +55,17 @@ class PandasSerializer(Serializer):
 
     @property
     def extension(self) -> str:  # type: ignore[override]
+        """The file type's usual extension (``parquet``, ``csv``, ``xlsx``, ``dta``, ``pkl`` ...)."""
         return {"excel": "xlsx", "stata": "dta", "pickle": "pkl"}.get(self.file_type, self.file_type)
 
     @property
     def loads_code(self) -> bool:
+        """True only for the ``pickle`` file type."""
         return self.file_type == "pickle"
 
     @property
     def label(self) -> str:
+        """``pandas-<file_type>`` (``pandas-parquet``)."""
         return f"pandas-{self.file_type}"
 
     @staticmethod
@@ -74,14 +77,17 @@ class PandasSerializer(Serializer):
         return pandas
 
     def serialize(self, value: Any) -> bytes:
+        """The bytes :meth:`dump` writes for ``value``."""
         buffer = io.BytesIO()
         self.dump(value, buffer)
         return buffer.getvalue()
 
     def deserialize(self, value: bytes) -> Any:
+        """The DataFrame :meth:`load` reads from ``value``."""
         return self.load(io.BytesIO(value))
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
+        """Write the DataFrame or Series ``value`` to ``fileobj`` with ``value.to_<file_type>``."""
         pandas = self._pandas()
         if not isinstance(value, (pandas.DataFrame, pandas.Series)):
             raise self._error("serialize", TypeError("expected a pandas DataFrame or Series"), value)
@@ -104,6 +110,7 @@ class PandasSerializer(Serializer):
             raise self._error("serialize", exc, value) from exc
 
     def load(self, fileobj: IO[bytes]) -> Any:
+        """Read a DataFrame from ``fileobj`` with ``pandas.read_<file_type>``."""
         pandas = self._pandas()
         reader = getattr(pandas, f"read_{self.file_type}")
         try:

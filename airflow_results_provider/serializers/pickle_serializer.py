@@ -27,6 +27,7 @@ class PickleSerializer(Serializer):
     extension: ClassVar[str] = "pkl"
 
     def serialize(self, value: Any) -> bytes:
+        """The cloudpickle bytes of ``value`` (highest protocol)."""
         import cloudpickle
 
         try:
@@ -35,6 +36,7 @@ class PickleSerializer(Serializer):
             raise self._error("serialize", exc, value) from exc
 
     def deserialize(self, value: bytes) -> Any:
+        """Unpickle ``value``, base64-decoding it first when it is a legacy handler's text."""
         try:
             if value[:1] != bytes([_PROTO_OPCODE]):
                 value = _maybe_base64(value)
@@ -43,6 +45,7 @@ class PickleSerializer(Serializer):
             raise self._error("deserialize", exc) from exc
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
+        """Pickle ``value`` straight into ``fileobj`` with cloudpickle."""
         import cloudpickle
 
         try:
@@ -52,6 +55,7 @@ class PickleSerializer(Serializer):
             raise self._error("serialize", exc, value) from exc
 
     def load(self, fileobj: IO[bytes]) -> Any:
+        """Unpickle a value from ``fileobj`` (a legacy base64 payload is read whole and decoded)."""
         try:
             head, reader = peek_reader(fileobj, 1)
             if head != bytes([_PROTO_OPCODE]):

@@ -20,6 +20,7 @@ def task_run_id(dag_id: str, run_id: str, task_id: str, map_index: int | None) -
 
 
 def _params_dict(params: Any) -> dict[str, Any]:
+    """DAG params as a plain dict of their values."""
     if not params:
         return {}
     try:
@@ -29,6 +30,7 @@ def _params_dict(params: Any) -> dict[str, Any]:
 
 
 def _day_strings(prefix: str, day: dt.date, out: dict[str, Any]) -> None:
+    """Set ``out[prefix]`` to ``day`` as ``YYYY-MM-DD`` and ``out[prefix_nodash]`` as ``YYYYMMDD``."""
     out[prefix] = day.strftime("%Y-%m-%d")
     out[f"{prefix}_nodash"] = day.strftime("%Y%m%d")
 
@@ -54,31 +56,55 @@ def build_location_context(
     dag = context.get("dag") or getattr(task, "dag", None)
     dag_run = context.get("dag_run")
 
-    def derive(key: str, value: Any) -> None:
-        if key not in out and value is not None:
-            out[key] = value
+    _derive_identity(out, ti, task, dag, dag_run)
+    _derive_prefect_names(out, task, dag)
+    _derive_dates(out, context, dag_run)
+    out["parameters"] = params
 
-    derive("dag_id", getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None))
-    derive("task_id", getattr(ti, "task_id", None) or getattr(task, "task_id", None))
-    derive("run_id", getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None))
+    if inputs:
+        out.update(inputs)
+    out.update(extra)
+    return out
+
+
+def _derive(out: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``out[key]`` to ``value`` unless ``out`` has the key already or ``value`` is None."""
+    if key not in out and value is not None:
+        out[key] = value
+
+
+def _derive_identity(out: dict[str, Any], ti: Any, task: Any, dag: Any, dag_run: Any) -> None:
+    """Airflow's task instance identity (``dag_id``, ``task_id``, ``run_id``, ``map_index``, ``try_number``)
+    from the context's objects, where ``out`` lacks it."""
+    _derive(out, "dag_id", getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None))
+    _derive(out, "task_id", getattr(ti, "task_id", None) or getattr(task, "task_id", None))
+    _derive(out, "run_id", getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None))
     if "map_index" not in out:
         out["map_index"] = map_index_or_none(getattr(ti, "map_index", None))
-    derive("try_number", getattr(ti, "try_number", None))
+    _derive(out, "try_number", getattr(ti, "try_number", None))
 
-    derive("flow_name", out.get("dag_id"))
-    derive("flow_run_id", out.get("run_id"))
-    derive("flow_run_name", out.get("run_id"))
-    derive("task_name", out.get("task_id"))
+
+def _derive_prefect_names(out: dict[str, Any], task: Any, dag: Any) -> None:
+    """Prefect's names (``flow_name``, ``task_full_name``, ``task_run_id``, ``task_loop_count`` ...) from
+    Airflow's identity in ``out``, where ``out`` lacks them."""
+    _derive(out, "flow_name", out.get("dag_id"))
+    _derive(out, "flow_run_id", out.get("run_id"))
+    _derive(out, "flow_run_name", out.get("run_id"))
+    _derive(out, "task_name", out.get("task_id"))
     if "task_full_name" not in out and out.get("task_name") is not None:
         name, index = out["task_name"], out.get("map_index")
         out["task_full_name"] = f"{name}[{index}]" if index is not None else name
-    derive("task_tags", sorted(getattr(task, "tags", None) or getattr(dag, "tags", None) or []))
-    derive("task_run_count", out.get("try_number"))
+    _derive(out, "task_tags", sorted(getattr(task, "tags", None) or getattr(dag, "tags", None) or []))
+    _derive(out, "task_run_count", out.get("try_number"))
     if "task_run_id" not in out and all(out.get(k) is not None for k in ("dag_id", "run_id", "task_id")):
         out["task_run_id"] = task_run_id(out["dag_id"], out["run_id"], out["task_id"], out.get("map_index"))
     out.setdefault("task_loop_count", 1)
     out.setdefault("task_loop_result", None)
 
+
+def _derive_dates(out: dict[str, Any], context: Mapping[str, Any], dag_run: Any) -> None:
+    """``date``, ``scheduled_start_time`` and Prefect's ``today`` / ``yesterday`` / ``tomorrow`` (and their
+    ``_nodash`` forms), where ``out`` lacks them."""
     if "date" not in out:
         out["date"] = (
             context.get("logical_date")
@@ -86,7 +112,7 @@ def build_location_context(
             or getattr(dag_run, "run_after", None)
             or dt.datetime.now(dt.timezone.utc)
         )
-    derive("scheduled_start_time", getattr(dag_run, "run_after", None) or out["date"])
+    _derive(out, "scheduled_start_time", getattr(dag_run, "run_after", None) or out["date"])
     now = dt.datetime.now(dt.timezone.utc).date()
     for prefix, day in (
         ("today", now),
@@ -95,9 +121,3 @@ def build_location_context(
     ):
         if prefix not in out:
             _day_strings(prefix, day, out)
-    out["parameters"] = params
-
-    if inputs:
-        out.update(inputs)
-    out.update(extra)
-    return out

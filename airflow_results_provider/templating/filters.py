@@ -38,6 +38,7 @@ def path_safe_unique(value: Any) -> str:
 
 
 def has_task_identity(context: Mapping[str, Any]) -> bool:
+    """Whether ``context`` names a task instance (``dag_id``, ``run_id`` and ``task_id`` all set)."""
     return all(context.get(k) is not None for k in ("dag_id", "run_id", "task_id"))
 
 

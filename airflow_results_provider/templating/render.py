@@ -75,6 +75,7 @@ def _missing_error(template: str, missing: list[str], context: Mapping[str, Any]
 
 
 def is_jinja(template: str) -> bool:
+    """Whether ``template`` is Jinja (has ``{{`` or ``{%``) rather than ``str.format`` syntax."""
     return "{{" in template or "{%" in template
 
 

@@ -94,13 +94,38 @@ def open_envelope(
 
     :raises UntrustedEnvelopeError: a check failed; nothing was read, imported or unpickled.
     """
+    signed = _check_signature(envelope, signing_key)
+    check_identity(envelope, expected)
+    store = _check_store(envelope, signed, set(trusted_stores))
+    key = _check_key(envelope)
+    serializer = _check_serializer(envelope, signed, allow_unsigned_pickle)
+    from airflow_results_provider.results.registry import result_from_spec
+
+    result = result_from_spec(store)
+    result.serializer = serializer
+    return OpenedEnvelope(result, key, signed)
+
+
+def _check_signature(envelope: Mapping[str, Any], signing_key: bytes) -> bool:
+    """Whether the well-formed ``envelope`` counts as signed: it carries an HMAC and a ``signing_key`` is
+    configured, and then the HMAC is verified.
+
+    :raises UntrustedEnvelopeError: the envelope is malformed or its signature is not valid.
+    """
     if not is_envelope(envelope):
         raise UntrustedEnvelopeError(f"XCom row holds a malformed Result envelope: {_sample(envelope)}")
     signed = bool(signing_key) and "hmac" in envelope
     if signed:
         verify(envelope, signing_key)
-    check_identity(envelope, expected)
-    trusted = set(trusted_stores)
+    return signed
+
+
+def _check_store(envelope: Mapping[str, Any], signed: bool, trusted: set[str]) -> str:
+    """The store ``envelope`` names: a URL (or a trusted spec), and a trusted one when unsigned.
+
+    :raises UntrustedEnvelopeError: no store, a ``module:attr`` store, or an untrusted store of an unsigned
+        envelope.
+    """
     store = envelope.get("store")
     if not isinstance(store, str) or not store:
         raise UntrustedEnvelopeError(f"XCom envelope for {describe(envelope)} names no store to read from")
@@ -114,12 +139,29 @@ def open_envelope(
             f"Unsigned XCom envelope for {describe(envelope)} points into {store!r}, which is not a configured "
             "store ([results] xcom_result, default_result or trusted_stores): refusing to read it"
         )
+    return store
+
+
+def _check_key(envelope: Mapping[str, Any]) -> str:
+    """The key ``envelope`` names, a relative normalized key inside its store.
+
+    :raises UntrustedEnvelopeError: the key is absolute, not normalized, or not a key at all.
+    """
     key = envelope.get("key")
     if not is_relative_key(key):
         raise UntrustedEnvelopeError(
             f"XCom envelope for {describe(envelope)} has the key {key!r}: keys must be relative, normalized "
             "paths inside their store"
         )
+    return str(key)
+
+
+def _check_serializer(envelope: Mapping[str, Any], signed: bool, allow_unsigned_pickle: bool) -> Any:
+    """The built-in serializer ``envelope`` names; one that unpickles only when signed or explicitly allowed.
+
+    :raises UntrustedEnvelopeError: not a built-in serializer, or an unsigned payload that would be unpickled
+        without ``allow_unsigned_pickle``.
+    """
     from airflow_results_provider.serializers._labels import serializer_from_label
 
     try:
@@ -138,16 +180,12 @@ def open_envelope(
             "Unpickling the payload of an unsigned XCom envelope for %s ([results] allow_unsigned_pickle = True)",
             describe(envelope),
         )
-    from airflow_results_provider.results._store_spec import result_from_spec
-
-    result = result_from_spec(store)
-    result.serializer = serializer
-    return OpenedEnvelope(result, str(key), signed)
+    return serializer
 
 
 def trusted_store_specs(specs: Iterable[str]) -> set[str]:
     """The configured store specs as written and as their Results spell them (``store_spec()``)."""
-    from airflow_results_provider.results._store_spec import result_from_spec
+    from airflow_results_provider.results.registry import result_from_spec
 
     trusted: set[str] = set()
     for spec in specs:
@@ -159,5 +197,6 @@ def trusted_store_specs(specs: Iterable[str]) -> set[str]:
 
 
 def _sample(value: Any) -> str:
+    """``repr(value)``, cut to 200 characters for an error message."""
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."

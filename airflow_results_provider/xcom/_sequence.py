@@ -11,20 +11,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
+from airflow_results_provider.core.callers import called_from
+from airflow_results_provider.core.rows import chunk_key
 from airflow_results_provider.exceptions import ResultIntegrityError, ResultNotFoundError
 from airflow_results_provider.xcom._envelope import describe, missing_value_hint
 
+__all__ = ["MAX_CHUNKS", "ResultSequence", "chunk_key", "resolving_for_expansion", "write_chunks"]
+
 log = logging.getLogger(__name__)
 
+#: At most this many chunk objects per list.
 MAX_CHUNKS = 64
-
-
-def chunk_key(base_key: str, index: int, extension: str) -> str:
-    return f"{base_key}/part-{index:05d}" + (f".{extension}" if extension else "")
 
 
 def write_chunks(result: Any, base_key: str, value: list, context: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +98,7 @@ class ResultSequence(Sequence):
         return self._chunk(index // self._chunk_len)[index % self._chunk_len]
 
     def materialize(self) -> list:
+        """The whole list, read chunk by chunk (each verified against the envelope)."""
         out: list = []
         for index in range(len(self._envelope["chunks"])):
             out.extend(self._chunk(index))
@@ -111,14 +113,12 @@ def resolving_for_expansion(max_depth: int = 12) -> bool:
     """Whether the current XCom read comes from Airflow resolving a mapped task's expand arguments.
 
     Only then is a lazy sequence returned; every other reader gets a real list. If Airflow renames its
-    internals this returns False, which is correct, only slower.
+    internals this returns False, which is correct, only slower (see :mod:`.core.callers`).
     """
-    frame = sys._getframe(1)
-    for _ in range(max_depth):
-        if frame is None:
-            return False
-        code = frame.f_code
-        if code.co_name == "resolve" and code.co_filename.endswith("expandinput.py"):
-            return True
-        frame = frame.f_back
-    return False
+    return called_from(_is_expand_input_resolve, depth=max_depth, skip=1)
+
+
+def _is_expand_input_resolve(frame: FrameType) -> bool:
+    """Whether ``frame`` runs ``resolve`` of Airflow's ``expandinput.py`` (an expand input resolving)."""
+    code = frame.f_code
+    return code.co_name == "resolve" and code.co_filename.endswith("expandinput.py")
