@@ -17,6 +17,8 @@ if [ "$matrix" = 1 ]; then
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The layers and import contracts of pyproject.toml ([tool.importlinter]; docs/architecture.md).
+.venv/bin/lint-imports --no-cache
 workers="${RESULTS_TEST_WORKERS:-3}"
 xdist=()
 [ "$workers" = 0 ] || xdist=(-n "$workers" --dist loadfile)

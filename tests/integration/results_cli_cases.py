@@ -98,9 +98,18 @@ def listed(capsys, **kwargs) -> list[dict]:
 
 
 def run_cli_cases(
-    dag_runner, capsys, *, dag_id: str, result_expr: str, imports: str, store: str, count_objects
+    dag_runner,
+    capsys,
+    *,
+    dag_id: str,
+    result_expr: str,
+    imports: str,
+    store: str,
+    count_objects,
+    locations: tuple[str, ...] = (),
 ):
-    """The scenario; ``count_objects()`` counts payloads in the store (sidecars excluded)."""
+    """The scenario; ``count_objects()`` counts payloads in the store (sidecars excluded); ``locations``: the
+    prefixes of the records' locations (default: ``store``)."""
     from airflow_results_provider.cli import commands
 
     dag = dag_runner.load(
@@ -129,7 +138,9 @@ def run_cli_cases(
         (True, "tgt", -1, "target"),
     ], owners
     assert all(r["verified"] for r in records)
-    assert all(r["location"].startswith(store) for r in records), [r["location"] for r in records]
+    assert all(r["location"].startswith(locations or store) for r in records), [
+        r["location"] for r in records
+    ]
     assert [r["owner"] for r in listed(capsys, dag_id=dag_id, owner="xcom")] == ["xcom"]
 
     # show: metadata and the structured preview (masked), without loading the value.
