@@ -11,9 +11,9 @@ own ``execute`` included, gets the real value.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
+from airflow_results_provider.core.callers import called_from
 from airflow_results_provider.core.preview import abridge
 
 RENDERED = "_results_rendered"
@@ -49,10 +49,8 @@ class AbridgedForDisplay:
         except KeyError:
             raise AttributeError(self.name) from None
         limit = obj.__dict__.get(RENDERED)  # the display limit, set once the templates are rendered
-        if limit:
-            caller = sys._getframe(1)
-            if (caller.f_globals.get("__name__"), caller.f_code.co_name) in _DISPLAY_SERIALIZERS:
-                return abridge(value, limit, per_item=True)
+        if limit and called_from(_DISPLAY_SERIALIZERS, depth=1, skip=1):
+            return abridge(value, limit, per_item=True)
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:

@@ -84,9 +84,18 @@ def _record_or_404(
 
 
 def create_app() -> FastAPI:
+    """The Results FastAPI app the plugin mounts: a JSON API and server-rendered pages, every route behind
+    Airflow's auth (DAG read for lists, XCom read for one result)."""
     app = FastAPI(title="Results", description="Stored results of airflow-results-provider")
+    _add_api_routes(app)
+    _add_list_page(app)
+    _add_run_pages(app)
+    _add_detail_pages(app)
+    return app
 
-    # ------------------------------------------------------------------ JSON API
+
+def _add_api_routes(app: FastAPI) -> None:
+    """``/api/results`` (a page of records) and ``/api/results/<id>`` (one record with its metadata)."""
 
     @app.get("/api/results")
     def list_results(
@@ -128,7 +137,9 @@ def create_app() -> FastAPI:
     ) -> dict[str, Any]:
         return _detail(_record_or_404(session, dag_id, run_id, task_id, _map_index(map_index), xcom_key))
 
-    # ------------------------------------------------------------------ pages
+
+def _add_list_page(app: FastAPI) -> None:
+    """``/``: the sortable, filterable list of stored results."""
 
     @app.get("/", response_class=HTMLResponse)
     def list_page(
@@ -183,6 +194,10 @@ def create_app() -> FastAPI:
             link=link,
         )
 
+
+def _add_run_pages(app: FastAPI) -> None:
+    """The "Result" tab of one task instance."""
+
     @app.get(
         "/ti/{dag_id}/{run_id}/{task_id}/{map_index}",
         response_class=HTMLResponse,
@@ -208,6 +223,10 @@ def create_app() -> FastAPI:
             dag_id=dag_id,
             run_id=run_id,
         )
+
+
+def _add_detail_pages(app: FastAPI) -> None:
+    """The pages of one DAG run and of one record."""
 
     @app.get("/run/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=_CAN_READ_XCOM)
     def dag_run_page(
@@ -256,8 +275,6 @@ def create_app() -> FastAPI:
             dag_id=dag_id,
             run_id=run_id,
         )
-
-    return app
 
 
 def _root(request: Request) -> str:

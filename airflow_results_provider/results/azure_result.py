@@ -9,11 +9,8 @@ from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
 from airflow_results_provider.results.base import Location
-from airflow_results_provider.results.bucket_result import (
-    PART_SIZE,
-    BucketResult,
-    BufferedPartWriter,
-)
+from airflow_results_provider.results.bucket_result import BucketResult
+from airflow_results_provider.results.part_writer import PART_SIZE, BufferedPartWriter
 from airflow_results_provider.results.storage import PayloadWriter
 from airflow_results_provider.serializers.base import Serializer
 

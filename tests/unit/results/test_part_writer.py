@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from airflow_results_provider.results.bucket_result import BufferedPartWriter
+from airflow_results_provider.results.part_writer import BufferedPartWriter
 
 
 class Recorder(BufferedPartWriter):
