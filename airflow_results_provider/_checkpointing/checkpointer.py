@@ -79,6 +79,7 @@ class TaskCheckpointer:
             )
 
     def uri(self, location: str | None = None) -> str:
+        """The full URL of ``location`` (default: the task's rendered location) in the task's store, for log lines."""
         location = location or self.location
         try:
             return self.result.uri(location)

@@ -49,6 +49,7 @@ class LoopCheckpoints:
             return location
 
     def iteration_location(self, count: int, loop_result: Any) -> str:
+        """The location of iteration ``count``'s checkpoint (the loop variables rendered into the task's location)."""
         variables = loop_variables(self.variables, count, loop_result)
         rendered = self.result.format(**variables).location
         if rendered == self.location:

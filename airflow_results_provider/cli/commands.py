@@ -44,6 +44,7 @@ def _confirm(question: str) -> bool:
 
 
 def list_results(args: Any) -> None:
+    """``airflow results list``: the stored results matching the filters, newest first (a table or JSON)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -77,6 +78,7 @@ def list_results(args: Any) -> None:
 
 
 def show_result(args: Any) -> None:
+    """``airflow results show ID``: one result's record and metadata sidecar; ``--value`` loads the value (verified first)."""
 
     with _session() as session:
         try:
@@ -144,6 +146,7 @@ def _print_value(record: index.Record, metadata: dict[str, Any], yes: bool) -> N
 
 
 def remove_results(args: Any) -> None:
+    """``airflow results rm``: delete the matching results' payloads and rows (checkpoints only when asked)."""
     if not (args.dag_id or args.run_id or args.task_id or args.older_than):
         raise SystemExit("Name what to delete: --dag-id, --run-id, --task-id and/or --older-than")
     with _session() as session:
@@ -166,6 +169,7 @@ def remove_results(args: Any) -> None:
 
 
 def gc_results(args: Any) -> None:
+    """``airflow results gc``: expire old results and delete orphaned payloads of the configured stores."""
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

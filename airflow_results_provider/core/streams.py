@@ -47,6 +47,7 @@ class _Hasher:
             self._thread = None
 
     def hexdigest(self) -> str:
+        """sha256 (hex) of every byte that went through."""
         self.wait()
         return self._sha.hexdigest()
 
@@ -80,6 +81,7 @@ class HashingWriter(io.RawIOBase):
         return True
 
     def write(self, data) -> int:  # type: ignore[override]
+        """Write ``data`` to the sink, hashing it on the way; returns its length."""
         view = memoryview(data).cast("B")
         self._sha.feed(view)  # hashed while the sink writes; the caller may reuse ``data`` once we return
         try:
@@ -96,6 +98,7 @@ class HashingWriter(io.RawIOBase):
         self._sink.flush()
 
     def hexdigest(self) -> str:
+        """sha256 (hex) of every byte that went through."""
         return self._sha.hexdigest()
 
 
@@ -112,6 +115,7 @@ class HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
+        """Fill ``buffer`` from the source; returns the number of bytes read (0 at the end)."""
         view = memoryview(buffer).cast("B")
         self._sha.wait()
         n = read_into(self._source, view)
@@ -121,6 +125,7 @@ class HashingReader(io.RawIOBase):
         return n
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative), hashed on the way."""
         if size is None or size < 0:
             return self.readall()
         data = self._source.read(min(size, CHUNK_SIZE))
@@ -140,6 +145,7 @@ class HashingReader(io.RawIOBase):
             pass
 
     def hexdigest(self) -> str:
+        """sha256 (hex) of every byte that went through."""
         return self._sha.hexdigest()
 
 
@@ -248,6 +254,7 @@ class ForwardOnlyReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
+        """Fill ``buffer`` from the source; returns the number of bytes read (0 at the end)."""
         view = memoryview(buffer).cast("B")
         return read_into(self._source, view)
 
@@ -268,6 +275,7 @@ class _PrefixedReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
+        """Fill ``buffer`` from the source; returns the number of bytes read (0 at the end)."""
         view = memoryview(buffer).cast("B")
         if self._prefix.nbytes:
             n = min(self._prefix.nbytes, view.nbytes)
@@ -277,6 +285,7 @@ class _PrefixedReader(io.RawIOBase):
         return read_into(self._source, view)
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative), hashed on the way."""
         if size is None or size < 0:
             return self.readall()
         if self._prefix.nbytes:

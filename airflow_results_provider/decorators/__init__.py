@@ -1,0 +1,1 @@
+"""``@task.result``: the TaskFlow decorator of ``ResultMixin`` tasks (registered through the provider info)."""

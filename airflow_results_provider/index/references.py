@@ -44,6 +44,7 @@ def _signed_body(ref: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[st
 
 
 def sign_reference(ref: Mapping[str, Any], identity: Mapping[str, Any], signing_key: bytes) -> dict[str, Any]:
+    """``ref`` with an ``hmac`` over it and the task instance ``identity`` (unchanged without a key)."""
     signed = dict(ref)
     if signing_key:
         signed["hmac"] = signing.sign(_signed_body(ref, identity), signing_key)

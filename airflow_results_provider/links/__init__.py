@@ -1,0 +1,1 @@
+"""Operator extra links: the "Result" link of ``ResultMixin`` tasks."""

@@ -70,14 +70,17 @@ class ResultMixin:
         abridge_template_fields_for_display(cls)
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render the templates as the operator does, then have Airflow's displays show large fields abridged."""
         super().render_template_fields(context, jinja_env)  # type: ignore[misc]
         # From now on Airflow's display serializers see large fields abridged to this many characters.
         self.__dict__[RENDERED] = display_limit()
 
     def execute(self, context: Any) -> Any:
+        """Run the operator's ``execute`` through checkpointing: target and cache lookup, the run, the checkpoint."""
         return _execute_with_results(self, context, lambda: super(ResultMixin, self).execute(context))  # type: ignore[misc]
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Resume a deferred task through checkpointing (the target was checked before it deferred)."""
         resume = super().resume_execution  # type: ignore[misc]
         return _execute_with_results(
             self, context, lambda: resume(next_method, next_kwargs, context), check_target=False

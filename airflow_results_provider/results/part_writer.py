@@ -97,10 +97,13 @@ class BufferedPartWriter(PayloadWriter):
         """Called once before the first part (e.g. to create a multipart upload)."""
 
     def upload_part(self, data: bytes, index: int) -> None:
+        """Upload part ``index`` (thread-safe: parts may finish in any order)."""
         raise NotImplementedError
 
     def finish(self, small: bytes | None) -> None:
+        """Complete the upload; ``small`` is the whole payload when it never filled a part, else ``None``."""
         raise NotImplementedError
 
     def discard(self) -> None:
+        """Abandon the uploaded parts (e.g. abort the multipart upload)."""
         raise NotImplementedError

@@ -53,15 +53,19 @@ class PayloadWriter:
     """
 
     def write(self, data: bytes | memoryview) -> int:
+        """Append ``data`` to the pending payload; returns the number of bytes taken."""
         raise NotImplementedError
 
     def flush(self) -> None:
+        """Nothing to flush by default (writers buffer until commit)."""
         pass
 
     def commit(self) -> None:
+        """Make the payload visible at its location in one step."""
         raise NotImplementedError
 
     def abort(self) -> None:
+        """Discard the payload; what the location held before stays untouched."""
         raise NotImplementedError
 
     def write_and_commit(self, data: bytes) -> None:
