@@ -4,7 +4,8 @@ run, interleaved (raw, Result, raw, Result, ...), best of N.
 S3: moto_server, raw = boto3 ``upload_file``/``download_file`` of the same bytes. GCS: gcp-storage-emulator,
 raw = google-cloud-storage ``upload_from_filename``/``download_to_filename``. Azure: Azurite, raw =
 azure-storage-blob ``upload_blob``/``download_blob().readinto`` of a file. The servers are started here on free
-loopback ports. Prints best-of-N times and the throughput ratio raw/Result (1.0 = as fast as the raw SDK).
+loopback ports, by tests/local_servers.py as the test fixtures start them. Prints best-of-N times and the
+throughput ratio raw/Result (1.0 = as fast as the raw SDK).
 
     .venv/bin/python bench/cloud_result_bench.py [--size-mb 100] [--repeat 3] [--stores s3 gcs azure]
 """
@@ -14,40 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd: list[str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        time.sleep(0.1)
-    raise RuntimeError(f"{cmd[0]} did not start")
-
-
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def azurite_command() -> list[str] | None:
-    local = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "azurite-blob"
-    if local.exists():
-        return [str(local)]
-    found = shutil.which("azurite-blob")
-    return [found] if found else None
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests.local_servers
+from tests import local_servers
 
 
 def main() -> None:
@@ -62,65 +36,25 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="results-cloud-bench-"))
     os.environ.setdefault("AIRFLOW_HOME", str(tmp / "home"))
-    bin_dir = Path(sys.executable).parent
-    s3_port, gcs_port, azure_port = free_port(), free_port(), free_port()
-    azure_command = azurite_command() if "azure" in args.stores else None
-    if "azure" in args.stores and azure_command is None:
+    s3_port, gcs_port, azure_port = (local_servers.free_port() for _ in range(3))
+    azure_executable = local_servers.azurite_executable() if "azure" in args.stores else None
+    if "azure" in args.stores and azure_executable is None:
         print("Azurite is not installed (bash scripts/bootstrap.sh): skipping Azure")
         args.stores.remove("azure")
     servers = [
-        start([str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)], s3_port),
-        start(
-            [
-                str(bin_dir / "gcp-storage-emulator"),
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(gcs_port),
-                "--in-memory",
-            ],
-            gcs_port,
+        local_servers.start(local_servers.moto_command(s3_port), "moto_server", s3_port, timeout=30),
+        local_servers.start(
+            local_servers.gcs_emulator_command(gcs_port), "gcp-storage-emulator", gcs_port, timeout=30
         ),
     ]
     if "azure" in args.stores:
         (tmp / "azurite").mkdir()
-        servers.append(
-            start(
-                [
-                    *azure_command,
-                    "--blobHost",
-                    "127.0.0.1",
-                    "--blobPort",
-                    str(azure_port),
-                    "--skipApiVersionCheck",
-                    "--silent",
-                    "--disableTelemetry",
-                    "--loose",
-                    "--location",
-                    str(tmp / "azurite"),
-                ],
-                azure_port,
-            )
-        )
+        command = local_servers.azurite_command(azure_executable, azure_port, tmp / "azurite")
+        servers.append(local_servers.start(command, "azurite", azure_port, timeout=30))
     try:
-        endpoint = f"http://127.0.0.1:{s3_port}"
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
-                "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-            }
-        )
-        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{gcs_port}"
-        os.environ["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = json.dumps(
-            {"conn_type": "google_cloud_platform", "extra": {"project": "test", "is_anonymous": True}}
-        )
-        import boto3
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
+        endpoint = local_servers.s3_endpoint(s3_port)
+        os.environ.update(local_servers.s3_env(endpoint))
+        os.environ.update(local_servers.gcs_env(gcs_port))
         from airflow_results_provider.results.gcs_result import GCSResult
         from airflow_results_provider.results.s3_result import S3Result
         from airflow_results_provider.serializers.base import Serializer
@@ -137,15 +71,9 @@ def main() -> None:
         value = os.urandom(args.size_mb * 2**20)
         source, target = tmp / "source.bin", tmp / "target.bin"
         source.write_bytes(value)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        )
+        s3 = local_servers.s3_client(endpoint)
         s3.create_bucket(Bucket="bench")
-        gcs = storage.Client(project="test", credentials=AnonymousCredentials())
+        gcs = local_servers.gcs_client()
         gcs.create_bucket("bench")
 
         s3_result = S3Result("bench", location="result.bin", serializer=RawBytes())
@@ -169,18 +97,11 @@ def main() -> None:
         )
         cases["GCSResult"] = lambda: gcs_result.read(gcs_result.write(value).location)
         if "azure" in args.stores:
-            connection_string = (
-                "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-                f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{azure_port}/devstoreaccount1;"
-            )
-            os.environ["AIRFLOW_CONN_WASB_DEFAULT"] = json.dumps(
-                {"conn_type": "wasb", "extra": {"connection_string": connection_string}}
-            )
-            from azure.storage.blob import BlobServiceClient
-
+            connection_string = local_servers.azurite_connection_string(azure_port)
+            os.environ.update(local_servers.wasb_env(connection_string))
             from airflow_results_provider.results.azure_result import AzureResult
 
-            azure = BlobServiceClient.from_connection_string(connection_string)
+            azure = local_servers.azure_client(connection_string)
             azure.create_container("bench")
             azure_result = AzureResult("bench", location="result.bin", serializer=RawBytes())
 
