@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 from airflow_results_provider._checkpointing.checkpointer import TaskCheckpointer
-from airflow_results_provider._checkpointing.options import MISS, OPTION_NAMES, CheckpointOptions
+from airflow_results_provider._checkpointing.options import OPTION_NAMES, CheckpointOptions
+from airflow_results_provider.core.values import NOTHING
 
 __all__ = [
-    "MISS",
+    "NOTHING",
     "OPTION_NAMES",
     "CheckpointOptions",
     "TaskCheckpointer",

@@ -7,8 +7,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_results_provider._checkpointing.options import MISS, UNREADABLE
+from airflow_results_provider._checkpointing.options import UNREADABLE
 from airflow_results_provider.cache_validators import CacheEntry, CacheValidator, duration_only
+from airflow_results_provider.core.values import NOTHING
 from airflow_results_provider.exceptions import SerializationError
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.templating.filters import path_safe_unique
@@ -44,18 +45,18 @@ class TaskCache:
         self.location = f"_cache/{path_safe_unique(key)}/{'task' if index is None else index}.pkl"
 
     def read(self) -> Any:
-        """The cached value when an entry exists and the validator accepts it, else :data:`MISS`."""
+        """The cached value when an entry exists and the validator accepts it, else :data:`NOTHING`."""
         store, location = self.store, self.location
         try:
             if not store.exists(location):
-                return MISS
+                return NOTHING
             entry = store.read(location).value
         except UNREADABLE as exc:
             self.log.warning("Cache entry %s is unreadable; running the task: %s", store.uri(location), exc)
-            return MISS
+            return NOTHING
         if not isinstance(entry, CacheEntry):
             self.log.warning("Cache entry %s is not a cache entry; ignoring it", store.uri(location))
-            return MISS
+            return NOTHING
         try:
             valid = bool(self.validator(entry, self.inputs, self.parameters))
         except Exception as exc:
@@ -66,7 +67,7 @@ class TaskCache:
         name = getattr(self.validator, "__name__", repr(self.validator))
         if not valid:
             self.log.info("Cache entry %s is invalid under %s; running the task", store.uri(location), name)
-            return MISS
+            return NOTHING
         self.log.info(
             "Task is cached: using the value cached at %s (written %s by run %s, valid under %s)",
             store.uri(location),

@@ -15,12 +15,12 @@ from typing import Any
 from airflow_results_provider._checkpointing.cache import TaskCache
 from airflow_results_provider._checkpointing.loops import LoopCheckpoints, loop_variables, run_loop
 from airflow_results_provider._checkpointing.options import (
-    MISS,
     UNREADABLE,
     CheckpointOptions,
     bookkeeping_store,
 )
 from airflow_results_provider.core.identity import check_no_collision
+from airflow_results_provider.core.values import NOTHING
 from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.results.registry import default_result
@@ -87,28 +87,28 @@ class TaskCheckpointer:
             return location
 
     def lookup(self) -> Any:
-        """The value to use instead of running the task (target hit, then valid cache), or :data:`MISS`."""
+        """The value to use instead of running the task (target hit, then valid cache), or :data:`NOTHING`."""
         if self.options.target is not None:
             value = self._read_target()
-            if value is not MISS:
+            if value is not NOTHING:
                 return value
-        return self.cache.read() if self.cache else MISS
+        return self.cache.read() if self.cache else NOTHING
 
     def _read_target(self) -> Any:
         location = self.location
         try:
             if not self.result.exists(location):
-                return MISS
+                return NOTHING
             found = self.result.read(location)
         except ResultNotFoundError:
-            return MISS
+            return NOTHING
         except UNREADABLE as exc:  # corrupt or undecodable: a miss; an unreachable store is an error
             self.log.warning(
                 "Result at task target %s is unreadable; running the task and overwriting it: %s",
                 self.uri(location),
                 exc,
             )
-            return MISS
+            return NOTHING
         check_no_collision(found.metadata, self.variables, self.uri(location))
         self.log.info("Result found at task target %s", self.uri(location))
         self.found = found

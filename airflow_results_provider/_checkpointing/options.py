@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
 
 from airflow_results_provider import config
 from airflow_results_provider.cache_validators import CacheValidator
@@ -13,9 +12,6 @@ from airflow_results_provider.exceptions import ResultIntegrityError, Serializat
 from airflow_results_provider.results.base import Location, Result
 from airflow_results_provider.results.registry import default_result
 from airflow_results_provider.serializers.base import Serializer
-
-#: Returned by lookups that found nothing usable (``None`` is a legitimate cached value).
-MISS: Any = type("Miss", (), {"__repr__": lambda self: "MISS", "__bool__": lambda self: False})()
 
 #: Read errors that make a stored value unusable (a cache miss with a warning). Every other ResultError (store
 #: unreachable, permission denied, bad location) fails the task: rerunning would not fix it.

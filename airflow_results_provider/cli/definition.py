@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 
+from airflow_results_provider.core.rows import OWNERS
+
 _COMMANDS = "airflow_results_provider.cli.commands"
 
 ARG_DAG_ID = Arg(("-d", "--dag-id"), help="Only results of this DAG")
 ARG_RUN_ID = Arg(("-r", "--run-id"), help="Only results of this DAG run")
 ARG_TASK_ID = Arg(("-t", "--task-id"), help="Only results of this task")
-ARG_OWNER = Arg(("--owner",), help="Only results of this owner", choices=("xcom", "checkpoint", "target"))
+ARG_OWNER = Arg(("--owner",), help="Only results of this owner", choices=OWNERS)
 ARG_OLDER_THAN = Arg(("--older-than",), help="Only results written longer ago than this (30d, 12h, 45m, 2w)")
 ARG_LIMIT = Arg(("--limit",), help="Show at most this many results (default 100)", type=int, default=100)
 ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")

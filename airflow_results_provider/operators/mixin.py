@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow_results_provider._checkpointing import (
-    MISS,
+    NOTHING,
     OPTION_NAMES,
     CheckpointOptions,
     TaskCheckpointer,
@@ -205,7 +205,7 @@ def _execute_with_results(
     )
     if check_target:
         value = checkpointer.lookup()
-        if value is not MISS:
+        if value is not NOTHING:
             _remember(operator, checkpointer.variables, value, checkpointer.found, OWNER_TARGET)
             return value
 

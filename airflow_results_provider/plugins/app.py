@@ -57,6 +57,34 @@ def _filters(
     )
 
 
+class _ListQuery:
+    """The query parameters of the list routes (the JSON API and the page), and the page they select."""
+
+    def __init__(
+        self,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        task_id: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        sort: str = "written_at",
+        desc: bool = True,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=index.MAX_PAGE)] = 50,
+    ) -> None:
+        self.dag_id, self.run_id, self.task_id, self.owner, self.q = dag_id, run_id, task_id, owner, q
+        self.sort, self.desc, self.offset, self.limit = sort, desc, offset, limit
+
+    def page(self, session: Any, user: Any) -> index.Page:
+        filters = _filters(_readable_dags(user), self.dag_id, self.run_id, self.task_id, self.owner, self.q)
+        try:
+            return index.list_page(
+                session, filters, sort=self.sort, descending=self.desc, offset=self.offset, limit=self.limit
+            )
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+
+
 def _detail(record: index.Record) -> dict[str, Any]:
     metadata = index.read_metadata(record)
     data = record.as_dict()
@@ -72,6 +100,17 @@ def _detail(record: index.Record) -> dict[str, Any]:
     index.check_exists([record])
     data["exists"] = record.exists
     return data
+
+
+class _RecordKey:
+    """The path parameters naming one record (``dag/run/task/map_index/xcom_key``)."""
+
+    def __init__(self, dag_id: str, run_id: str, task_id: str, map_index: str, xcom_key: str) -> None:
+        self.dag_id, self.run_id, self.task_id, self.xcom_key = dag_id, run_id, task_id, xcom_key
+        self.map_index = _map_index(map_index)
+
+    def record(self, session: Any) -> index.Record:
+        return _record_or_404(session, self.dag_id, self.run_id, self.task_id, self.map_index, self.xcom_key)
 
 
 def _record_or_404(
@@ -101,22 +140,10 @@ def _add_api_routes(app: FastAPI) -> None:
     def list_results(
         user: GetUserDep,
         session: SessionDep,
-        dag_id: str | None = None,
-        run_id: str | None = None,
-        task_id: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-        sort: str = "written_at",
-        desc: bool = True,
-        offset: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=index.MAX_PAGE)] = 50,
+        query: Annotated[_ListQuery, Depends()],
         check_exists: bool = True,
     ) -> dict[str, Any]:
-        filters = _filters(_readable_dags(user), dag_id, run_id, task_id, owner, q)
-        try:
-            page = index.list_page(session, filters, sort=sort, descending=desc, offset=offset, limit=limit)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        page = query.page(session, user)
         if check_exists:
             index.check_exists(page.records)
         return {
@@ -127,15 +154,9 @@ def _add_api_routes(app: FastAPI) -> None:
 
     @app.get("/api/results/{dag_id}/{run_id}/{task_id}/{map_index}/{xcom_key}", dependencies=_CAN_READ_XCOM)
     def get_result(
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: str,
-        xcom_key: str,
-        user: GetUserDep,
-        session: SessionDep,
+        record_key: Annotated[_RecordKey, Depends()], user: GetUserDep, session: SessionDep
     ) -> dict[str, Any]:
-        return _detail(_record_or_404(session, dag_id, run_id, task_id, _map_index(map_index), xcom_key))
+        return _detail(record_key.record(session))
 
 
 def _add_list_page(app: FastAPI) -> None:
@@ -146,24 +167,13 @@ def _add_list_page(app: FastAPI) -> None:
         request: Request,
         user: GetUserDep,
         session: SessionDep,
-        dag_id: str | None = None,
-        run_id: str | None = None,
-        task_id: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-        sort: str = "written_at",
-        desc: bool = True,
-        offset: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=index.MAX_PAGE)] = 50,
+        query: Annotated[_ListQuery, Depends()],
     ) -> HTMLResponse:
-        filters = _filters(_readable_dags(user), dag_id, run_id, task_id, owner, q)
-        try:
-            page = index.list_page(session, filters, sort=sort, descending=desc, offset=offset, limit=limit)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        page = query.page(session, user)
         index.check_exists(page.records)
-        params = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "owner": owner, "q": q}
-        params = {k: v for k, v in params.items() if v}
+        sort, desc, offset, limit = query.sort, query.desc, query.offset, query.limit
+        params = {"dag_id": query.dag_id, "run_id": query.run_id, "task_id": query.task_id}
+        params = {k: v for k, v in {**params, "owner": query.owner, "q": query.q}.items() if v}
 
         def link(**changes: Any) -> str:
             return "?" + urlencode(
@@ -257,23 +267,16 @@ def _add_detail_pages(app: FastAPI) -> None:
         dependencies=_CAN_READ_XCOM,
     )
     def detail_page(
-        request: Request,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: str,
-        xcom_key: str,
-        user: GetUserDep,
-        session: SessionDep,
+        request: Request, record_key: Annotated[_RecordKey, Depends()], user: GetUserDep, session: SessionDep
     ) -> HTMLResponse:
-        record = _record_or_404(session, dag_id, run_id, task_id, _map_index(map_index), xcom_key)
+        record = record_key.record(session)
         return render(
             "task_instance.html",
             root=_root(request),
             title=record.location or record.id,
             details=[_detail(record)],
-            dag_id=dag_id,
-            run_id=run_id,
+            dag_id=record_key.dag_id,
+            run_id=record_key.run_id,
         )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import posixpath
 import threading
 import time
 import uuid
@@ -19,8 +18,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, ClassVar
 
+from airflow_results_provider.core.keys import MAX_KEY_BYTES, is_relative_key
 from airflow_results_provider.core.metadata import build_metadata
 from airflow_results_provider.core.sidecar import METADATA_SUFFIX, decode_metadata, encode_metadata
+from airflow_results_provider.core.values import NOTHING
 from airflow_results_provider.exceptions import (
     InvalidLocationError,
     ResultError,
@@ -49,9 +50,6 @@ _WRITE_ACTIONS = frozenset(
         "move into place",
     }
 )
-_RAISE: Any = object()
-#: S3, GCS and Azure limit an object key (blob name) to 1,024 bytes.
-_MAX_KEY_BYTES = 1024
 
 
 class ClientCache:
@@ -171,19 +169,14 @@ class BucketResult(StorageResult):
         return None
 
     def _check_location(self, location: str) -> None:
-        if not location or location.startswith("/"):
+        if not is_relative_key(location):
             raise InvalidLocationError(
-                f"{type(self).__name__} location {location!r} must be a relative key (under {self.uri('')})"
+                f"{type(self).__name__} location {location!r} must be a relative, normalized key under "
+                f"{self.uri('')} (no leading '/', '..', '.', '//', backslash or NUL)"
             )
-        if "\x00" in location or len(self.key(location).encode("utf-8", "surrogateescape")) > _MAX_KEY_BYTES:
+        if len(self.key(location).encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
             raise InvalidLocationError(
-                f"{type(self).__name__} location {location!r} holds a NUL byte or makes a key longer than "
-                f"{_MAX_KEY_BYTES} bytes"
-            )
-        parts = location.split("/")
-        if ".." in parts or posixpath.normpath(location) != location.rstrip("/"):
-            raise InvalidLocationError(
-                f"{type(self).__name__} location {location!r} is not a normalized key ('..', '.', '//' refused)"
+                f"{type(self).__name__} location {location!r} makes a key longer than {MAX_KEY_BYTES} bytes"
             )
 
     # ------------------------------------------------------------------ errors
@@ -209,12 +202,12 @@ class BucketResult(StorageResult):
         error = ResultWriteError if writing else ResultError
         return error(f"{what} of {uri} failed ({self._error_detail(exc)}): {exc}")
 
-    def _call(self, key: str, action: str, call: Callable[[], Any], missing: Any = _RAISE) -> Any:
+    def _call(self, key: str, action: str, call: Callable[[], Any], missing: Any = NOTHING) -> Any:
         """Run one provider call; "not found" returns ``missing`` when given, any other error is :meth:`_fail`."""
         try:
             return call()
         except Exception as exc:
-            if missing is not _RAISE and self._is_not_found(exc):
+            if missing is not NOTHING and self._is_not_found(exc):
                 return missing
             raise self._fail(exc, key, action) from exc
 

@@ -81,15 +81,7 @@ class InlineResult(Result):
         new = self.copy()
         new.value = value_
         new.location = text
-        new.metadata = build_metadata(
-            result_type=type(self).__name__,
-            uri=text,
-            serializer=self.serializer.label,
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            value=value_,
-            context=build_location_context(context),
-        )
+        new.metadata = self._metadata(text, data, value=value_, context=build_location_context(context))
         return new
 
     def read(self, location: str, *, sha256: str | None = None) -> Result:
@@ -97,15 +89,19 @@ class InlineResult(Result):
         new = self.copy()
         new.location = location
         new.value = self.serializer.deserialize(location.encode("utf-8"))
-        data = location.encode("utf-8")
-        new.metadata = build_metadata(
+        new.metadata = self._metadata(location, location.encode("utf-8"))
+        return new
+
+    def _metadata(self, text: str, data: bytes, **written: Any) -> dict[str, Any]:
+        """The metadata of the inline payload ``text`` (``data``: its bytes); ``written``: value and context."""
+        return build_metadata(
             result_type=type(self).__name__,
-            uri=location,
+            uri=text,
             serializer=self.serializer.label,
             size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
+            **written,
         )
-        return new
 
     def exists(self, location: str | None = None, **context: Any) -> bool:
         # Nothing is stored anywhere: a location "exists" when it is readable JSON text.

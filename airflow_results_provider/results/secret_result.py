@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_results_provider.core.metadata import build_metadata
+from airflow_results_provider.core.values import NOTHING
 from airflow_results_provider.exceptions import ResultNotFoundError, ResultNotWritableError
 from airflow_results_provider.results.base import Result
-
-_MISSING = object()
 
 
 class SecretResult(Result):
@@ -54,8 +53,8 @@ class SecretResult(Result):
         if self.variable is not None:
             from airflow.sdk import Variable
 
-            value = Variable.get(name, default=_MISSING, deserialize_json=self.deserialize_json)
-            if value is _MISSING:
+            value = Variable.get(name, default=NOTHING, deserialize_json=self.deserialize_json)
+            if value is NOTHING:
                 raise ResultNotFoundError(f"SecretResult: Airflow Variable {name!r} is not defined")
             return value
         from airflow.sdk import Connection

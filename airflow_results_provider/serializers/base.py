@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import IO, Any, ClassVar
 
 from airflow_results_provider.exceptions import SerializationError
@@ -72,3 +73,26 @@ class Serializer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
+
+
+class StreamingSerializer(Serializer):
+    """A serializer written as the streaming pair :meth:`dump` / :meth:`load` (which subclasses implement);
+    the bytes methods go through them."""
+
+    def serialize(self, value: Any) -> bytes:
+        """The bytes :meth:`dump` writes for ``value``."""
+        buffer = io.BytesIO()
+        self.dump(value, buffer)
+        return buffer.getvalue()
+
+    def deserialize(self, value: bytes) -> Any:
+        """The value :meth:`load` reads from ``value``."""
+        return self.load(io.BytesIO(value))
+
+    def dump(self, value: Any, fileobj: IO[bytes]) -> None:
+        """Stream ``value`` into ``fileobj`` (subclasses implement it)."""
+        raise NotImplementedError
+
+    def load(self, fileobj: IO[bytes]) -> Any:
+        """Read a value from ``fileobj`` (subclasses implement it)."""
+        raise NotImplementedError

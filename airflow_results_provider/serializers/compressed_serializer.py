@@ -9,7 +9,7 @@ from typing import IO, Any, ClassVar
 
 from airflow_results_provider.core.streams import ForwardOnlyReader
 from airflow_results_provider.exceptions import SerializationError, missing_extra_error
-from airflow_results_provider.serializers.base import Serializer
+from airflow_results_provider.serializers.base import Serializer, StreamingSerializer
 
 
 def _gzip_writer(f, **kw):
@@ -188,7 +188,7 @@ def _module_codec(name: str) -> tuple[Callable[..., bytes], Callable[..., bytes]
     return compress, decompress
 
 
-class CompressedSerializer(Serializer):
+class CompressedSerializer(StreamingSerializer):
     """Compresses the output of another serializer.
 
     Give either ``format`` (gzip, bz2, lzma, zlib, zstd, lz4; streamed) or a ``compress`` /
@@ -258,16 +258,6 @@ class CompressedSerializer(Serializer):
     def label(self) -> str:
         """``<codec>+<inner label>`` (``zstd+json``); ``custom+<inner label>`` for custom callables."""
         return f"{self.format or 'custom'}+{self.serializer.label}"
-
-    def serialize(self, value: Any) -> bytes:
-        """The compressed bytes of the inner serializer's output for ``value``."""
-        buffer = io.BytesIO()
-        self.dump(value, buffer)
-        return buffer.getvalue()
-
-    def deserialize(self, value: bytes) -> Any:
-        """Decompress ``value`` and rebuild the value with the inner serializer."""
-        return self.load(io.BytesIO(value))
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
         """Stream ``value`` through the inner serializer and the codec into ``fileobj`` (custom callables

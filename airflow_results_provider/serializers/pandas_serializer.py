@@ -6,7 +6,7 @@ import io
 from typing import IO, Any, ClassVar
 
 from airflow_results_provider.exceptions import SerializationError, missing_extra_error
-from airflow_results_provider.serializers.base import Serializer
+from airflow_results_provider.serializers.base import StreamingSerializer
 
 # file_type -> (writes text?, reads text?); formats pandas can stream to / from a binary file object.
 _FILE_TYPES: dict[str, bool] = {
@@ -23,7 +23,7 @@ _FILE_TYPES: dict[str, bool] = {
 }
 
 
-class PandasSerializer(Serializer):
+class PandasSerializer(StreamingSerializer):
     """Serializes pandas DataFrames with ``DataFrame.to_<file_type>`` and reads with ``pandas.read_<file_type>``.
 
     pandas is imported only when a value is serialized (install the ``pandas`` extra).
@@ -75,16 +75,6 @@ class PandasSerializer(Serializer):
         except ImportError as exc:
             raise missing_extra_error("PandasSerializer", "pandas", exc, SerializationError) from exc
         return pandas
-
-    def serialize(self, value: Any) -> bytes:
-        """The bytes :meth:`dump` writes for ``value``."""
-        buffer = io.BytesIO()
-        self.dump(value, buffer)
-        return buffer.getvalue()
-
-    def deserialize(self, value: bytes) -> Any:
-        """The DataFrame :meth:`load` reads from ``value``."""
-        return self.load(io.BytesIO(value))
 
     def dump(self, value: Any, fileobj: IO[bytes]) -> None:
         """Write the DataFrame or Series ``value`` to ``fileobj`` with ``value.to_<file_type>``."""

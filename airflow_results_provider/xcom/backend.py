@@ -18,6 +18,7 @@ from airflow.sdk.bases.xcom import BaseXCom
 
 from airflow_results_provider import config
 from airflow_results_provider.core.identity import map_index_or_none
+from airflow_results_provider.core.values import NOTHING
 from airflow_results_provider.exceptions import UntrustedEnvelopeError
 from airflow_results_provider.serializers._labels import is_builtin_label
 from airflow_results_provider.xcom._envelope import (
@@ -128,7 +129,7 @@ class ResultXComBackend(BaseXCom):
                     ident,
                 )
         inline = _inline_json(value)
-        if inline is not _OFFLOAD:
+        if inline is not NOTHING:
             return inline
         return _offload(value, ident)
 
@@ -170,36 +171,29 @@ class ResultXComBackend(BaseXCom):
             log.info("Purged XCom payload %s", value.get("location"))
 
 
-class _Offload:
-    pass
-
-
-_OFFLOAD: Any = _Offload()
-
-
 def _inline_json(value: Any) -> Any:
-    """The plain JSON row Airflow's default backend would store, or ``_OFFLOAD``."""
+    """The plain JSON row Airflow's default backend would store, or ``NOTHING``."""
     module = type(value).__module__.split(".", 1)[0]
     if isinstance(value, (bytes, bytearray, memoryview)) or module in _BINARY_MODULES:
-        return _OFFLOAD
+        return NOTHING
     if looks_like_envelope(value):
-        return _OFFLOAD  # a row holding it would read back as an envelope: store it, so it reads back as data
+        return NOTHING  # a row holding it would read back as an envelope: store it, so it reads back as data
     from airflow_results_provider.xcom._jsonable import json_size_at_most
 
     threshold = config.xcom_inline_threshold()
     if threshold >= 0:
         small = json_size_at_most(value, threshold)
         if small is False:
-            return _OFFLOAD
+            return NOTHING
         if small is True:
             return BaseXCom.serialize_value(value)
     try:
         serialized = BaseXCom.serialize_value(value)
     except Exception:  # not serializable by Airflow's serde: offload with a Result serializer
-        return _OFFLOAD
+        return NOTHING
     if threshold < 0:
         return serialized
-    return serialized if json_size_at_most(serialized, threshold) else _OFFLOAD
+    return serialized if json_size_at_most(serialized, threshold) else NOTHING
 
 
 def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import timedelta  # noqa: F401
 import pytest
 
 from airflow_results_provider._checkpointing import checkpointer as _checkpointer  # port
-from airflow_results_provider._checkpointing.options import MISS  # port
+from airflow_results_provider.core.values import NOTHING as MISS  # port
 from tests.prefect_compat.conftest import (  # port
     NO_HASHED_INPUTS,
     NO_PARAMETER_TASK,

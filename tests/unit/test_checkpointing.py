@@ -8,8 +8,9 @@ import logging
 import pytest
 
 from airflow_results_provider import cache_validators
-from airflow_results_provider._checkpointing import MISS, CheckpointOptions, TaskCheckpointer
+from airflow_results_provider._checkpointing import CheckpointOptions, TaskCheckpointer
 from airflow_results_provider.cache_validators import CacheEntry
+from airflow_results_provider.core.values import NOTHING as MISS
 from airflow_results_provider.exceptions import LocationCollisionError, LocationTemplateError, ResultError
 from airflow_results_provider.looping import Loop
 from airflow_results_provider.results import InlineResult, LocalResult
