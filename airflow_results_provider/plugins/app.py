@@ -222,13 +222,13 @@ def _add_run_pages(app: FastAPI) -> None:
         user: GetUserDep,
         session: SessionDep,
     ) -> HTMLResponse:
-        index = _map_index(map_index)
-        records = index.get_records(session, dag_id, run_id, task_id, index)
+        position = _map_index(map_index)
+        records = index.get_records(session, dag_id, run_id, task_id, position)
         details = [_detail(r) for r in records]
         return render(
             "task_instance.html",
             root=_root(request),
-            title=f"Result of {task_id}" + (f"[{index}]" if index >= 0 else ""),
+            title=f"Result of {task_id}" + (f"[{position}]" if position >= 0 else ""),
             details=details,
             dag_id=dag_id,
             run_id=run_id,
