@@ -6,6 +6,7 @@ import functools
 import json
 from typing import Any
 
+from airflow_results_provider import config
 from airflow_results_provider.core.formatting import format_size
 from airflow_results_provider.core.rows import OWNER_CHECKPOINT, OWNER_TARGET, OWNER_XCOM
 
@@ -119,6 +120,9 @@ def _environment() -> Any:
         detail=lambda record: f"/detail/{record.id}",
     )
     return env
+
+
+config.on_clear(_environment.cache_clear)
 
 
 def render(template: str, **context: Any) -> Any:

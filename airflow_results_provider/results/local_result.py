@@ -116,6 +116,7 @@ def _warn_if_distributed() -> None:
 
 
 config.on_clear(_warn_if_distributed.cache_clear)
+config.on_clear(_file_mode.cache_clear)
 
 
 def write_file_atomically(path: str, data: bytes) -> None:

@@ -8,6 +8,7 @@ from _string import formatter_field_name_split as _formatter_field_name_split
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_results_provider import config
 from airflow_results_provider.exceptions import LocationTemplateError
 from airflow_results_provider.templating.filters import path_safe
 
@@ -124,3 +125,7 @@ def render_location(template: str, context: Mapping[str, Any]) -> str:
     if "\x00" in rendered:
         raise LocationTemplateError(f"Location template {template!r} rendered a NUL character: {rendered!r}")
     return rendered
+
+
+config.on_clear(_jinja_env.cache_clear)
+config.on_clear(_jinja_compile.cache_clear)
