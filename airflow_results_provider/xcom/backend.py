@@ -58,6 +58,7 @@ class ResultXComBackend(BaseXCom):
 
     @classmethod
     def set(cls, key: str, value: Any, *, _mapped_length: int | None = None, **kwargs: Any) -> None:
+        """Push ``value`` as Airflow does, its row holding a plain value or an envelope (:meth:`serialize_value`)."""
         token = _FEEDS_MAPPED_TASKS.set(_mapped_length is not None)
         try:
             super().set(key, value, _mapped_length=_mapped_length, **kwargs)
@@ -66,6 +67,7 @@ class ResultXComBackend(BaseXCom):
 
     @classmethod
     def get_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        """Pull one value; an envelope's payload is checked (signature, identity, store, key) before it is read."""
         run = None if kwargs.get("include_prior_dates") else run_id
         with _pulling(
             dag_id=dag_id, task_id=task_id, run_id=run, map_index=kwargs.get("map_index"), xcom_key=key
@@ -74,6 +76,7 @@ class ResultXComBackend(BaseXCom):
 
     @classmethod
     async def aget_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        """The async :meth:`get_one`."""
         run = None if kwargs.get("include_prior_dates") else run_id
         with _pulling(
             dag_id=dag_id, task_id=task_id, run_id=run, map_index=kwargs.get("map_index"), xcom_key=key
@@ -82,18 +85,21 @@ class ResultXComBackend(BaseXCom):
 
     @classmethod
     def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        """Pull the values of every map index, each read as :meth:`get_one` reads one."""
         run = None if kwargs.get("include_prior_dates") else run_id
         with _pulling(dag_id=dag_id, task_id=task_id, run_id=run, xcom_key=key):
             return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
 
     @classmethod
     async def aget_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        """The async :meth:`get_all`."""
         run = None if kwargs.get("include_prior_dates") else run_id
         with _pulling(dag_id=dag_id, task_id=task_id, run_id=run, xcom_key=key):
             return await super().aget_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
 
     @classmethod
     def delete(cls, key: str, task_id: str, dag_id: str, run_id: str, map_index: int | None = None) -> None:
+        """Delete XCom rows as Airflow does (payloads go with :meth:`purge` or ``airflow results rm/gc``)."""
         with _pulling(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, xcom_key=key):
             super().delete(key, task_id, dag_id, run_id, map_index)
 
@@ -107,6 +113,8 @@ class ResultXComBackend(BaseXCom):
         run_id: str | None = None,
         map_index: int | None = None,
     ) -> Any:
+        """The row for ``value``: small JSON stays plain, a value the mixin just checkpointed becomes a reference
+        to it, anything else is written to ``[results] xcom_result`` behind a (signed) envelope."""
         ident = {
             "dag_id": dag_id,
             "task_id": task_id,
@@ -135,6 +143,7 @@ class ResultXComBackend(BaseXCom):
 
     @staticmethod
     def deserialize_value(result: Any) -> Any:
+        """The value of a pulled row: plain values as they are, an envelope's payload once every check passed."""
         value = result.value
         if looks_like_envelope(value):
             return _read_envelope(value, _expected_identity(result))
