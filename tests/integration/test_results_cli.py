@@ -10,28 +10,40 @@ from tests.integration.results_cli_cases import local_payloads, run_cli_cases
 pytestmark = pytest.mark.airflow
 
 
-def test_cli_on_local_results(dag_runner, capsys, tmp_path, monkeypatch):
-    store_dir = tmp_path / "store"
-    store = store_dir.as_uri()
-    monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", store)
+def cli_cases_on(dag_runner, capsys, monkeypatch, *, name: str, store: str, root, result_expr: str, **kwargs):
+    """The CLI scenario with ``store`` as ``[results] xcom_result`` and the mixin tasks' Result."""
     from airflow_results_provider import config
 
+    monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", store)
     config.clear_cache()
     run_cli_cases(
         dag_runner,
         capsys,
-        dag_id="results_cli_local",
-        result_expr=f"LocalResult(dir={str(store_dir)!r})",
-        imports="from airflow_results_provider import LocalResult",
+        dag_id=f"results_cli_{name}",
+        result_expr=result_expr,
         store=store,
-        count_objects=lambda: local_payloads(store_dir),
+        count_objects=lambda: local_payloads(root),
+        **kwargs,
+    )
+
+
+def test_cli_on_local_results(dag_runner, capsys, tmp_path, monkeypatch):
+    root = tmp_path / "store"
+    cli_cases_on(
+        dag_runner,
+        capsys,
+        monkeypatch,
+        name="local",
+        store=root.as_uri(),
+        root=root,
+        result_expr=f"LocalResult(dir={str(root)!r})",
+        imports="from airflow_results_provider import LocalResult",
     )
 
 
 def test_cli_on_a_store_registered_at_runtime(dag_runner, capsys, tmp_path, monkeypatch):
     """A third-party store (tests/directory_store.py, public storage protocol only), registered with
     register_store: specs resolve to it, the index lists its payloads, gc deletes its orphans, rm its values."""
-    from airflow_results_provider import config
     from airflow_results_provider.results.registry import register_store, result_from_spec, unregister_store
     from tests.directory_store import DirectoryStore
 
@@ -41,16 +53,15 @@ def test_cli_on_a_store_registered_at_runtime(dag_runner, capsys, tmp_path, monk
     try:
         assert isinstance(result_from_spec(store), DirectoryStore)
         assert result_from_spec(store).store_spec() == store
-        monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", store)
-        config.clear_cache()
-        run_cli_cases(
+        cli_cases_on(
             dag_runner,
             capsys,
-            dag_id="results_cli_dirstore",
+            monkeypatch,
+            name="dirstore",
+            store=store,
+            root=root,
             result_expr=f"DirectoryStore({str(root)!r})",
             imports="from tests.directory_store import DirectoryStore",
-            store=store,
-            count_objects=lambda: local_payloads(root),
         )
     finally:
         unregister_store("dirstore")
@@ -58,23 +69,19 @@ def test_cli_on_a_store_registered_at_runtime(dag_runner, capsys, tmp_path, monk
 
 def test_cli_on_object_storage_results(dag_runner, capsys, tmp_path, monkeypatch):
     """ObjectStorageResult payloads are listed by the index and collected by gc like every store's."""
-    from airflow_results_provider import config
-
     root = tmp_path / "objectstorage"
     root.mkdir()
     base = root.as_uri()
-    store = f"objectstorage+{base}"
-    monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", store)
-    config.clear_cache()
-    run_cli_cases(
+    cli_cases_on(
         dag_runner,
         capsys,
-        dag_id="results_cli_objectstorage",
+        monkeypatch,
+        name="objectstorage",
+        store=f"objectstorage+{base}",
+        root=root,
         result_expr=f"ObjectStorageResult({base!r})",
         imports="from airflow_results_provider import ObjectStorageResult",
-        store=store,
-        count_objects=lambda: local_payloads(root),
-        locations=(store, base),
+        locations=(f"objectstorage+{base}", base),
     )
 
 
