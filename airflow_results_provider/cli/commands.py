@@ -43,6 +43,15 @@ def _confirm(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
+def _plain(cell: Any) -> Any:
+    """A table cell from row data, shown as the text it is: never rich markup (links, styles), never a
+    terminal control sequence."""
+    from rich.text import Text
+
+    text = "" if cell is None else str(cell)
+    return Text("".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text))
+
+
 def list_results(args: Any) -> None:
     """``airflow results list``: the stored results matching the filters, newest first (a table or JSON)."""
     from rich.console import Console
@@ -60,16 +69,17 @@ def list_results(args: Any) -> None:
     table = Table("id", "owner", "result", "location", "serializer", "size", "written_at", "try", box=None)
     for r in records:
         owner = r.owner + ("" if r.verified else " (unverified)")
-        table.add_row(
+        cells = (
             r.id,
             owner,
-            r.result or "",
-            r.location or "",
-            r.serializer or "",
+            r.result,
+            r.location,
+            r.serializer,
             format_size(r.size),
-            r.written_at or "",
-            str(r.try_number or ""),
+            r.written_at,
+            r.try_number,
         )
+        table.add_row(*(_plain(cell) for cell in cells))
     Console(width=max(200, Console().width)).print(table)
     print(
         f"{len(records)} result(s)"

@@ -117,7 +117,7 @@ def record_from_row(
             key=rkey if isinstance(rkey, str) else None,
             location=_uri(store, rkey),
             **_payload_fields(ref),
-            url=url if url.startswith("https://") else None,  # a console link (else the Result tab)
+            url=_console_url(url, verified),  # a console link (else the Result tab)
             verified=verified,
             row_timestamp=stamp,
         )
@@ -132,7 +132,7 @@ def record_from_row(
         location=_str(value.get("location")),
         **_payload_fields(value),
         preview=_str(value.get("preview")),
-        url=_str(value.get("url")),
+        url=_console_url(value.get("url"), verified),
         verified=verified,
         kind=_str(value.get("kind")),
         chunks=len(value["chunks"]) if isinstance(value.get("chunks"), list) else None,
@@ -149,6 +149,12 @@ def _envelope_verified(envelope: Mapping[str, Any], expected: Mapping[str, Any],
     except UntrustedEnvelopeError:
         return False
     return True
+
+
+def _console_url(value: Any, verified: bool) -> str | None:
+    """A console link only from a verified row and only ``https://`` (never ``javascript:``, never a forged
+    row's phishing link)."""
+    return value if verified and isinstance(value, str) and value.startswith("https://") else None
 
 
 def _str(value: Any) -> str | None:

@@ -53,7 +53,7 @@ def sign_reference(ref: Mapping[str, Any], identity: Mapping[str, Any], signing_
 
 def verify_reference(ref: Mapping[str, Any], identity: Mapping[str, Any], signing_key: bytes) -> bool:
     """Whether ``ref`` was signed with ``signing_key`` for the task instance ``identity``."""
-    if not isinstance(ref.get("hmac"), str):
+    if not signing.is_signature(ref.get("hmac")):
         return False
     return signing.signature_matches({**_signed_body(ref, identity), "hmac": ref["hmac"]}, signing_key)
 

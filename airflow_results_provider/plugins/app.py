@@ -125,7 +125,14 @@ def _record_or_404(
 def create_app() -> FastAPI:
     """The Results FastAPI app the plugin mounts: a JSON API and server-rendered pages, every route behind
     Airflow's auth (DAG read for lists, XCom read for one result)."""
-    app = FastAPI(title="Results", description="Stored results of airflow-results-provider")
+    # No /docs, /redoc or /openapi.json: they would be the only routes without an auth dependency.
+    app = FastAPI(
+        title="Results",
+        description="Stored results of airflow-results-provider",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     _add_api_routes(app)
     _add_list_page(app)
     _add_run_pages(app)

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_results_provider import config
-from airflow_results_provider.exceptions import ResultError, missing_extra_error
+from airflow_results_provider.exceptions import ResultConfigError, ResultError, missing_extra_error
 
 #: The entry point group a package names its stores in (``scheme = "module:factory"``).
 ENTRY_POINT_GROUP = "airflow_results_provider.stores"
@@ -138,10 +138,17 @@ def _result_from_url(spec: str) -> Any:
             raise ResultError(f"Result store {spec!r}: file URLs need an absolute path (file:///dir)")
         return cls(dir=unquote(parts.path))
     conn_id, _, bucket = parts.netloc.rpartition("@")
+    if not bucket:
+        raise ResultError(
+            f"Result store {spec!r} names no {cls.container_attr} ({parts.scheme}://{cls.container_attr}/prefix)"
+        )
     kwargs: dict[str, Any] = {cls.container_attr: bucket, "prefix": parts.path.strip("/")}
     if conn_id:
         kwargs[cls.conn_attr] = conn_id
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ResultError(f"Result store {spec!r}: {exc}") from exc
 
 
 def _from_factory(factory: Callable[[str], Any], spec: str) -> Any:
@@ -187,6 +194,20 @@ def _result_from_attribute(spec: str) -> Any:
 config.on_clear(_cached_result.cache_clear)
 
 
+def configured_result(option: str) -> Any:
+    """The Result of the store spec in ``[results] <option>`` (a new copy each call).
+
+    :raises ResultConfigError: the spec names no store that can be opened (names the option and the spec).
+    """
+    spec = getattr(config, option)()
+    try:
+        return result_from_spec(spec)
+    except ResultConfigError:
+        raise
+    except ResultError as exc:
+        raise ResultConfigError(f"[{config.SECTION}] {option} = {spec!r}: {exc}") from exc
+
+
 def default_result() -> Any:
     """The Result of ``[results] default_result`` (a new copy each call)."""
-    return result_from_spec(config.default_result())
+    return configured_result("default_result")

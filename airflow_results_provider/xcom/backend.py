@@ -206,11 +206,10 @@ def _inline_json(value: Any) -> Any:
 
 
 def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
-    from airflow_results_provider.results.registry import result_from_spec
+    from airflow_results_provider.results.registry import configured_result
     from airflow_results_provider.templating.filters import default_location
 
-    spec = config.xcom_result()
-    result = result_from_spec(spec)
+    result = configured_result("xcom_result")
     result.serializer = _serializer_for(value)
     context = {**ident, "map_index": map_index_or_none(ident["map_index"])}
     if _FEEDS_MAPPED_TASKS.get() and type(value) is list and value:

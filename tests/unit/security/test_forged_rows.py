@@ -1,0 +1,146 @@
+"""Forged rows, written as the attacker would (issue 21, findings 4, 8 and 9): a malformed ``hmac`` is no
+signature (never a crash), a forged ``url`` never becomes a link, row strings never become terminal markup, a
+store spec without a bucket is a typed config error, and the plugin app has no route without auth."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from airflow_results_provider import config, index
+from airflow_results_provider.core import signing
+from airflow_results_provider.core.envelope import build_envelope
+from airflow_results_provider.exceptions import ResultConfigError, UntrustedEnvelopeError
+from airflow_results_provider.index import references
+from airflow_results_provider.results.local_result import LocalResult
+from airflow_results_provider.xcom._envelope import open_envelope
+
+KEY = b"k" * 32
+IDENTITY = {"dag_id": "d", "task_id": "t", "run_id": "r", "map_index": -1}
+BAD_HMACS = ["é" * 64, "x" * 10_000_000, "A" * 64, "0" * 63, 12345, None]
+
+
+@pytest.fixture
+def written(tmp_path):
+    return LocalResult(dir=str(tmp_path), location="d/t.json").write({"a": 1})
+
+
+def envelope_row(written, **changes):
+    envelope = build_envelope(
+        metadata=written.metadata,
+        store=written.store_spec(),
+        key=written.location,
+        owner="xcom",
+        dag_id="d",
+        task_id="t",
+        run_id="r",
+        map_index=-1,
+        xcom_key="return_value",
+        signing_key=KEY,
+    )
+    envelope.update(changes)
+    return envelope
+
+
+@pytest.mark.parametrize("bad", BAD_HMACS, ids=["non-ascii", "10MB", "uppercase", "short", "int", "none"])
+def test_a_malformed_hmac_is_no_signature_and_never_an_error(written, bad):
+    assert not signing.signature_matches({"a": 1, "hmac": bad}, KEY)
+    row = envelope_row(written, hmac=bad)
+    record = index.record_from_row("d", "r", "t", -1, "return_value", json.dumps(row), signing_key=KEY)
+    assert record is not None and not record.verified
+    with pytest.raises(UntrustedEnvelopeError):
+        open_envelope(
+            row, expected={**IDENTITY, "xcom_key": "return_value"}, signing_key=KEY, trusted_stores=()
+        )
+    ref = {**references.build_reference(written, "checkpoint"), "hmac": bad}
+    assert not references.verify_reference(ref, IDENTITY, KEY)
+    link = json.dumps(references.attach("/base/x", ref))
+    assert not index.record_from_row("d", "r", "t", -1, index.LINK_KEY, link, signing_key=KEY).verified
+
+
+def test_a_genuine_signature_still_verifies(written):
+    row = envelope_row(written)
+    assert signing.is_signature(row["hmac"])
+    record = index.record_from_row("d", "r", "t", -1, "return_value", json.dumps(row), signing_key=KEY)
+    assert record.verified
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(document.cookie)", "http://phish.example/login", "data:text/html,x", " https://x"],
+)
+def test_only_verified_https_urls_become_links(written, url):
+    forged = envelope_row(written, url=url, hmac="0" * 64)  # unverified, url not https
+    assert (
+        index.record_from_row("d", "r", "t", -1, "return_value", json.dumps(forged), signing_key=KEY).url
+        is None
+    )
+    signed = envelope_row(written, url=url)
+    signed["hmac"] = signing.sign(signed, KEY)  # even a key holder's row: never a non-https link
+    record = index.record_from_row("d", "r", "t", -1, "return_value", json.dumps(signed), signing_key=KEY)
+    assert record.verified and record.url is None
+    phishing = envelope_row(written, url="https://phish.example/", hmac="0" * 64)  # https, but forged
+    assert (
+        index.record_from_row("d", "r", "t", -1, "return_value", json.dumps(phishing), signing_key=KEY).url
+        is None
+    )
+
+
+def test_row_strings_are_printed_as_text_never_as_terminal_markup(monkeypatch, capsys):
+    from airflow_results_provider.cli import commands
+
+    evil = index.Record(
+        dag_id="[link=https://phish.example]click[/link]",
+        run_id="r\x1b]8;;https://phish.example\x07x\x1b]8;;\x07",
+        task_id="[bold red]unbalanced",
+        map_index=-1,
+        xcom_key="return_value",
+        owner="xcom",
+        store=None,
+        key=None,
+        location="[/]",
+        result="[bold red]unbalanced",
+        serializer="\x1b[2J",
+    )
+
+    class Session:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(commands, "_session", Session)
+    monkeypatch.setattr(commands.index, "iter_records", lambda *a, **k: iter([evil]))
+    args = argparse.Namespace(dag_id=None, run_id=None, task_id=None, owner=None, older_than=None)
+    commands.list_results(argparse.Namespace(**vars(args), limit=10, output="table"))
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "[bold red]unbalanced" in out and "[/]" in out  # shown as typed, not interpreted
+
+
+@pytest.mark.parametrize("spec", ["s3://", "gs://", "abfs://", "s3://conn@/prefix"])
+def test_a_store_spec_without_a_bucket_is_a_config_error_naming_the_option(monkeypatch, spec):
+    from airflow_results_provider.results.registry import configured_result
+
+    monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", spec)
+    config.clear_cache()
+    try:
+        with pytest.raises(ResultConfigError, match=r"\[results\] xcom_result"):
+            configured_result("xcom_result")
+    finally:
+        monkeypatch.delenv("AIRFLOW__RESULTS__XCOM_RESULT")
+        config.clear_cache()
+
+
+def test_the_plugin_app_has_no_route_without_auth():
+    from airflow_results_provider.plugins.app import create_app
+
+    app = create_app()
+    paths = {getattr(route, "path", "") for route in app.routes}
+    assert not paths & {"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}, paths
+    for route in app.routes:
+        names = {getattr(d.call, "__name__", "") for d in route.dependant.dependencies}
+        assert "get_user" in names, f"{route.path} does not authenticate its caller: {names}"
