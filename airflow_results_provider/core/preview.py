@@ -159,6 +159,12 @@ def abridge(value: Any, limit: int, *, per_item: bool = False) -> Any:
     return abridged if cut else value
 
 
+#: A string this long is masked whole before it is cut; a longer one, its head and this margin (a registered
+#: secret longer than the margin and straddling the cut would then stay unmasked in the shown head).
+_REDACT_WHOLE = 1 << 20
+_REDACT_MARGIN = 1 << 16
+
+
 def _abridge(value: Any, budget: int, depth: int) -> tuple[Any, int, bool]:
     """(stand-in, its display size, whether anything was cut)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -168,8 +174,15 @@ def _abridge(value: Any, budget: int, depth: int) -> tuple[Any, int, bool]:
     if isinstance(value, (str, bytes, bytearray)):
         # Inside a container a long string leaves room for its siblings.
         budget = max(budget, 0) if depth == 0 else min(max(budget, 0), max(MAX_STRING, budget // 4))
+        masked = False
+        if isinstance(value, str) and len(value) > budget:
+            # Mask before cutting: a registered secret cut in half no longer matches Airflow's masker.
+            head = value if len(value) <= _REDACT_WHOLE else value[: budget + _REDACT_MARGIN]
+            redacted = airflow_redact(head)
+            masked = redacted != head
+            value = redacted if masked or head is value else value
         if len(value) <= budget:
-            return value, len(value) + 2, False
+            return value, len(value) + 2, masked
         unit = "characters" if isinstance(value, str) else "bytes"
         head = value[:budget]
         head = head if isinstance(head, str) else repr(bytes(head))
