@@ -8,6 +8,7 @@ Tests call :func:`clear_cache` after changing the environment.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -105,6 +106,25 @@ def purge() -> str:
     if value not in {"never", "on_clear"}:
         raise ResultConfigError(f"[{SECTION}] purge must be never or on_clear, got {value!r}")
     return value
+
+
+@functools.cache
+def gc_grace() -> dt.timedelta:
+    """``[results] gc_grace``: how old an orphan must be before gc deletes it."""
+    return parse_age("gc_grace", _raw("gc_grace"))
+
+
+def parse_age(option: str, text: str) -> dt.timedelta:
+    """``30d``, ``12h``, ``45m``, ``90s`` or ``2w`` -> a timedelta.
+
+    :raises ResultConfigError: not a number and a unit (names ``option``)."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    value = text.strip().lower()
+    if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
+        raise ResultConfigError(
+            f"{option} must be a number and a unit (s, m, h, d, w), e.g. 1h; got {text!r}"
+        )
+    return dt.timedelta(**{units[value[-1]]: int(value[:-1])})
 
 
 @functools.cache
@@ -217,6 +237,7 @@ _GETTERS: tuple[Any, ...] = (
     xcom_serializer,
     purge,
     signing_key,
+    gc_grace,
     trusted_stores,
     allow_unsigned_pickle,
     envelope_signing_key,

@@ -83,6 +83,14 @@ RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "never",
         "on_clear",
     ),
+    "gc_grace": _option(
+        "``airflow results gc`` deletes an orphan (a payload the XCom backend wrote that no XCom row refers to) "
+        "only when it is older than this (``30m``, ``1h``, ``2d``): a payload written a moment before its row "
+        "exists is never taken for one. Checkpoints, targets, cache entries and loop state are never orphans.",
+        "string",
+        "1h",
+        "6h",
+    ),
     "signing_key": _option(
         "Secret key for HMAC-signing XCom envelopes. Envelopes are always signed: when this is empty, the key "
         "is derived from ``[api] secret_key`` (which every Airflow component of a deployment already shares). "

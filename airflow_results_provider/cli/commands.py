@@ -17,13 +17,15 @@ def _session() -> Any:
     return create_session()
 
 
-def _cutoff(older_than: str | None) -> dt.datetime | None:
-    if not older_than:
-        return None
+def _age(text: str) -> dt.timedelta:
     try:
-        return dt.datetime.now(dt.timezone.utc) - index.parse_age(older_than)
+        return index.parse_age(text)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
+
+
+def _cutoff(older_than: str | None) -> dt.datetime | None:
+    return dt.datetime.now(dt.timezone.utc) - _age(older_than) if older_than else None
 
 
 def _filters(args: Any) -> index.Filters:
@@ -217,7 +219,13 @@ def gc_results(args: Any) -> None:
             dry_run=dry_run,
             progress=progress,
             on_delete=on_delete,
+            grace=_age(args.grace) if getattr(args, "grace", None) else None,
         )
+    _print_gc_report(plan, verbose, len(list(stores)), dry_run)
+
+
+def _print_gc_report(plan: Any, verbose: list[str], stores: int, dry_run: bool) -> None:
+    """What gc deleted (or would delete), kept, and failed on; exits 1 after any error."""
     for line in verbose:
         print(line)
     if plan.records + plan.orphans > len(verbose):
@@ -226,11 +234,16 @@ def gc_results(args: Any) -> None:
     print(
         f"{verb} {plan.records} expired result(s) ({format_size(plan.record_bytes)}) and {plan.orphans} orphan(s) "
         f"({format_size(plan.orphan_bytes)}); {format_size(plan.record_bytes + plan.orphan_bytes)} in all. "
-        f"Scanned {plan.scanned:,} stored object(s) in {len(list(stores))} store(s)."
+        f"Scanned {plan.scanned:,} stored object(s) in {stores} store(s)."
     )
     if plan.kept_checkpoints:
         print(
             f"Kept {plan.kept_checkpoints} referenced checkpoint(s)/target(s) (--include-checkpoints deletes them)."
+        )
+    if plan.kept_unowned:
+        print(
+            f"Kept {plan.kept_unowned} unreferenced payload(s) the XCom backend did not write (checkpoints, "
+            "cache entries, loop state): never orphans."
         )
     if dry_run:
         print("Dry run: nothing was deleted. Pass -y to delete.")

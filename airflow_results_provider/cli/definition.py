@@ -42,6 +42,10 @@ ARG_STORE = Arg(
     help="Scan this store for orphans (repeatable; default: default_result, xcom_result and trusted_stores)",
     action="append",
 )
+ARG_GRACE = Arg(
+    ("--grace",),
+    help="Delete only orphans older than this (30m, 1h, 2d; default: [results] gc_grace)",
+)
 
 RESULTS_COMMANDS = (
     ActionCommand(
@@ -74,7 +78,15 @@ RESULTS_COMMANDS = (
         name="gc",
         help="Expire old results and delete orphans in every configured store (a dry run unless -y)",
         func=lazy_load_command(f"{_COMMANDS}.gc_results"),
-        args=(ARG_OLDER_THAN, ARG_KEEP_LAST, ARG_NO_ORPHANS, ARG_INCLUDE_CHECKPOINTS, ARG_STORE, ARG_YES),
+        args=(
+            ARG_OLDER_THAN,
+            ARG_KEEP_LAST,
+            ARG_NO_ORPHANS,
+            ARG_INCLUDE_CHECKPOINTS,
+            ARG_STORE,
+            ARG_GRACE,
+            ARG_YES,
+        ),
     ),
 )
 

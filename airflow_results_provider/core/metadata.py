@@ -15,7 +15,9 @@ from airflow_results_provider.core.values import NOTHING
 METADATA_FORMAT_VERSION = 1
 
 
-_CONTEXT_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+#: Context fields recorded in the metadata; ``owner`` says who wrote the payload (``xcom``: the XCom backend, the
+#: only writer whose payloads can be orphans; see :mod:`airflow_results_provider.index.collect`).
+_CONTEXT_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number", "owner")
 
 
 def build_metadata(

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_results_provider import config
+from airflow_results_provider.core.rows import OWNER_XCOM
 from airflow_results_provider.index.queries import Filters, iter_records
 from airflow_results_provider.index.records import Record
 from airflow_results_provider.index.stores import deletable, delete_record, store_aliases
@@ -28,6 +30,9 @@ class GcPlan:
     orphan_bytes: int = 0
     scanned: int = 0
     kept_checkpoints: int = 0
+    #: Unreferenced payloads gc kept because the XCom backend did not write them (checkpoints, caches, loop
+    #: state, payloads written before 0.2 recorded their owner).
+    kept_unowned: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -61,12 +66,18 @@ def gc(
     dry_run: bool = True,
     progress: Callable[[str, int], None] | None = None,
     on_delete: Callable[[str, int], None] | None = None,
+    grace: dt.timedelta | None = None,
 ) -> GcPlan:
-    """Expire indexed results (``older_than``, ``keep_last`` runs per DAG/task/key) and delete orphans: stored
-    payloads with a sidecar that no row refers to — both only in ``stores``. Memory: the set of referenced keys,
-    never the listing."""
+    """Expire indexed results (``older_than``, ``keep_last`` runs per DAG/task/key) and delete orphans — both
+    only in ``stores``.
+
+    An orphan is a payload the XCom backend wrote (its sidecar says ``owner: xcom``) that no row refers to and
+    that is older than ``grace`` (default ``[results] gc_grace``): checkpoints, targets, cache entries and loop
+    state are never orphans, nor is a payload written a moment before its row. Memory: the set of referenced
+    keys, never the listing."""
     stores = list(stores)
     plan = GcPlan()
+    cutoff = dt.datetime.now(dt.timezone.utc) - (config.gc_grace() if grace is None else grace)
     doomed, references = _expired_records(
         session, stores, older_than, keep_last, include_checkpoints=include_checkpoints, plan=plan
     )
@@ -82,7 +93,9 @@ def gc(
             on_delete(record.location or record.id, record.size or 0)
     if orphans:
         for spec in stores:
-            _collect_orphans(spec, references, plan, dry_run=dry_run, progress=progress, on_delete=on_delete)
+            _collect_orphans(
+                spec, references, plan, cutoff=cutoff, dry_run=dry_run, progress=progress, on_delete=on_delete
+            )
     return plan
 
 
@@ -134,11 +147,12 @@ def _collect_orphans(
     references: _References,
     plan: GcPlan,
     *,
+    cutoff: dt.datetime,
     dry_run: bool,
     progress: Callable[[str, int], None] | None,
     on_delete: Callable[[str, int], None] | None,
 ) -> None:
-    """Delete the payloads of store ``spec`` that no row refers to (listed through the storage protocol)."""
+    """Delete the orphans of store ``spec`` (listed through the storage protocol; see :func:`gc`)."""
     from airflow_results_provider.results.registry import result_from_spec
     from airflow_results_provider.results.storage import StorageResult
 
@@ -153,6 +167,8 @@ def _collect_orphans(
                 progress(spec, plan.scanned)
             if obj.location in keys or (prefixes and obj.location.startswith(prefixes)):
                 continue
+            if not _is_orphan(result, obj, cutoff, plan):
+                continue
             plan.orphans += 1
             plan.orphan_bytes += obj.size
             if not dry_run:
@@ -163,6 +179,24 @@ def _collect_orphans(
         plan.errors.append(f"{spec or 'local_dir'}: {exc}")
     if progress:
         progress(spec, plan.scanned)
+
+
+def _is_orphan(result: Any, obj: Any, cutoff: dt.datetime, plan: GcPlan) -> bool:
+    """An unreferenced payload is an orphan only when it is old enough and the XCom backend wrote it."""
+    modified = obj.modified
+    if modified is None:  # no age known: never provably old enough
+        return False
+    if (modified if modified.tzinfo else modified.replace(tzinfo=dt.timezone.utc)) >= cutoff:
+        return False
+    try:
+        metadata = result.read_metadata(obj.location) or {}
+    except Exception as exc:  # a corrupt sidecar: not provably ours to delete
+        plan.errors.append(f"{result.uri(obj.location)}: {exc}")
+        return False
+    if metadata.get("owner") != OWNER_XCOM:
+        plan.kept_unowned += 1
+        return False
+    return True
 
 
 def _written(record: Record) -> dt.datetime | None:
@@ -177,9 +211,7 @@ def _written(record: Record) -> dt.datetime | None:
 
 
 def parse_age(text: str) -> dt.timedelta:
-    """``30d``, ``12h``, ``45m``, ``90s`` or ``2w`` -> a timedelta."""
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
-        raise ValueError(f"An age is a number and a unit (s, m, h, d, w), e.g. 30d; got {text!r}")
-    return dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+    """``30d``, ``12h``, ``45m``, ``90s`` or ``2w`` -> a timedelta.
+
+    :raises ValueError: not a number and a unit (e.g. 30d)."""
+    return config.parse_age("An age", text)

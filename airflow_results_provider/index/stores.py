@@ -108,20 +108,13 @@ def deletable(record: Record, *, include_checkpoints: bool) -> bool:
 
 
 def delete_record(session: Any, record: Record) -> int:
-    """Delete ``record``'s payload (and chunks, metadata) and its XCom row; returns the bytes freed."""
+    """Delete ``record``'s XCom row, then its payload (chunks, metadata); returns the bytes freed.
+
+    The row goes first: a payload whose deletion then fails is an orphan gc collects later, never a row
+    pointing at deleted data."""
     from airflow.models.xcom import XComModel
     from sqlalchemy import delete
 
-    result = result_for(record)
-    freed = 0
-    if result is not None:
-        if record.kind == "sequence":
-            for index in range(record.chunks or 0):
-                result.delete(chunk_key(record.key or "", index, _ext(record)))
-            result.delete(record.key)  # the sequence's own metadata, if any
-        else:
-            result.delete(record.key)
-        freed = record.size or 0
     session.execute(
         delete(XComModel).where(
             XComModel.dag_id == record.dag_id,
@@ -131,7 +124,20 @@ def delete_record(session: Any, record: Record) -> int:
             XComModel.key == record.xcom_key,
         )
     )
-    return freed
+    session.flush()
+    result = result_for(record)
+    if result is None:
+        return 0
+    locations = [record.key or ""]
+    if record.kind == "sequence":
+        locations = [chunk_key(record.key or "", i, _ext(record)) for i in range(record.chunks or 0)]
+    try:
+        for location in locations:
+            result.delete(location)
+    except Exception as exc:  # left for gc: the row is gone, the payload is an orphan now
+        log.warning("Could not delete %s (an orphan now; gc collects it): %s", record.location, exc)
+        return 0
+    return record.size or 0
 
 
 def configured_stores() -> list[str]:

@@ -211,7 +211,7 @@ def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
 
     result = configured_result("xcom_result")
     result.serializer = _serializer_for(value)
-    context = {**ident, "map_index": map_index_or_none(ident["map_index"])}
+    context = {**ident, "map_index": map_index_or_none(ident["map_index"]), "owner": OWNER_XCOM}
     if _FEEDS_MAPPED_TASKS.get() and type(value) is list and value:
         from airflow_results_provider.core.metadata import build_metadata
         from airflow_results_provider.xcom._sequence import write_chunks

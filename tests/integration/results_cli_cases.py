@@ -56,6 +56,7 @@ def args(**kwargs) -> argparse.Namespace:
         "keep_last": None,
         "no_orphans": False,
         "store": None,
+        "grace": None,
     }
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)
@@ -160,11 +161,11 @@ def run_cli_cases(
     # gc: the dry run deletes nothing; checkpoints stay unless asked; orphans go with -y.
     orphan_before = count_objects()
     make_orphan(store)
-    commands.gc_results(args(store=[store]))
+    commands.gc_results(args(store=[store], grace="0s"))
     out = capsys.readouterr().out
     assert "Would delete 0 expired result(s) (0 B) and 1 orphan(s)" in out and "Dry run" in out
     assert count_objects() == orphan_before + 1
-    commands.gc_results(args(store=[store], keep_last=1, yes=True))
+    commands.gc_results(args(store=[store], keep_last=1, yes=True, grace="0s"))
     out = capsys.readouterr().out
     assert "Deleted 0 expired result(s)" in out and "1 orphan(s)" in out, out
     assert "Kept 4 referenced checkpoint(s)" in out, out
@@ -182,18 +183,18 @@ def run_cli_cases(
     assert "Deleted 2 result(s)" in capsys.readouterr().out
     assert count_objects() == orphan_before - 3
     # ... and gc --older-than with --include-checkpoints expires what is left.
-    commands.gc_results(args(store=[store], older_than="0s", include_checkpoints=True, yes=True))
+    commands.gc_results(args(store=[store], older_than="0s", include_checkpoints=True, yes=True, grace="0s"))
     assert count_objects() == 0  # run 2's target hit is run 1's checkpoint: one object, deleted once
     return records
 
 
 def make_orphan(store: str):
-    """Write a payload + sidecar that no XCom row refers to (a deleted XCom row's payload)."""
+    """Write a payload + sidecar that no XCom row refers to (a deleted XCom row's payload: the XCom backend's)."""
     from airflow_results_provider.results.registry import result_from_spec
 
     result = result_from_spec(store)
     result.location = "xcom/orphaned/value.pkl"
-    written = result.write({"orphan": True})
+    written = result.write({"orphan": True}, owner="xcom")
     return written
 
 

@@ -85,6 +85,31 @@ def test_cli_on_object_storage_results(dag_runner, capsys, tmp_path, monkeypatch
     )
 
 
+def test_gc_never_takes_live_data_for_orphans(dag_runner, capsys, results_dir, tmp_path):
+    """Cache entries (no XCom row refers to them) survive `gc -y`, so the next run still hits the cache; an
+    orphan the XCom backend wrote is deleted only once it is older than the grace period."""
+    from airflow_results_provider.cli import commands
+    from tests.integration.results_cli_cases import args, make_orphan
+    from tests.integration.test_operators_dags import CACHED, count
+
+    dag = dag_runner.load(CACHED, "cached", work=tmp_path)
+    dag_runner.run(dag)
+    assert count(tmp_path, "computed") == 1
+    store = results_dir.as_uri()
+    orphan = make_orphan(store)
+    commands.gc_results(args(store=[store], yes=True))  # default grace: the fresh orphan is kept
+    out = capsys.readouterr().out
+    assert "0 orphan(s)" in out, out
+    assert (results_dir / orphan.location).exists()
+    commands.gc_results(args(store=[store], yes=True, grace="0s"))
+    out = capsys.readouterr().out
+    assert "1 orphan(s)" in out and "never orphans" in out, out  # the cache entries: not the backend's
+    assert not (results_dir / orphan.location).exists()
+    assert (results_dir / "_cache" / "cached.cached" / "task.pkl").exists()
+    dag_runner.run(dag)
+    assert count(tmp_path, "computed") == 1  # the cache entry gc kept was used
+
+
 def test_the_cli_is_registered(airflow_db):
     proc = run_airflow("results", "gc", "--help")
     assert proc.returncode == 0, proc.stderr
