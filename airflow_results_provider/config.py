@@ -122,7 +122,7 @@ def parse_age(option: str, text: str) -> dt.timedelta:
     value = text.strip().lower()
     if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
         raise ResultConfigError(
-            f"{option} must be a number and a unit (s, m, h, d, w), e.g. 1h; got {text!r}"
+            f"{option} must be a number and a unit (s, m, h, d, w), e.g. 30d or 1h; got {text!r}"
         )
     return dt.timedelta(**{units[value[-1]]: int(value[:-1])})
 
