@@ -146,6 +146,12 @@ def allow_unsigned_pickle() -> bool:
 
 
 @functools.cache
+def allow_unsigned_envelopes() -> bool:
+    """``[results] allow_unsigned_envelopes``: read unsigned envelopes even though a signing key exists."""
+    return _as_bool("allow_unsigned_envelopes", _raw("allow_unsigned_envelopes"))
+
+
+@functools.cache
 def ui_load_preview() -> bool:
     """``[results] ui_load_preview``: the Results page may read JSON payloads (size-capped)."""
     return _as_bool("ui_load_preview", _raw("ui_load_preview"))
@@ -240,6 +246,7 @@ _GETTERS: tuple[Any, ...] = (
     gc_grace,
     trusted_stores,
     allow_unsigned_pickle,
+    allow_unsigned_envelopes,
     envelope_signing_key,
     ui_load_preview,
     ui_preview_max_bytes,

@@ -109,6 +109,15 @@ RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "",
         "s3://archive-bucket/results",
     ),
+    "allow_unsigned_envelopes": _option(
+        "Migration switch: read XCom envelopes that carry no signature although this deployment has a signing "
+        "key (rows written before signing was enabled), when they point into a configured store; every such "
+        "read is logged as a warning. Off, a user who may write XCom rows cannot make a worker read another "
+        "DAG's payload. Unsigned pickles additionally need ``allow_unsigned_pickle``.",
+        "boolean",
+        "False",
+        "True",
+    ),
     "allow_unsigned_pickle": _option(
         "Load pickled payloads of XCom envelopes that carry no valid signature (e.g. written before signing was "
         "enabled). Anyone who can write an XCom row (REST API, a task's return value) could then make a worker "

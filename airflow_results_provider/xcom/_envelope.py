@@ -79,14 +79,18 @@ def open_envelope(
     signing_key: bytes,
     trusted_stores: Iterable[str],
     allow_unsigned_pickle: bool = False,
+    allow_unsigned: bool = False,
 ) -> OpenedEnvelope:
     """Check an envelope read from an XCom row, before anything touches storage.
 
     XCom rows are untrusted input (the REST API writes them, and any task's return value may look like one).
     An envelope is accepted only when:
 
-    - it is signed with ``signing_key`` (a valid HMAC), or it is unsigned and points into one of
-      ``trusted_stores`` (the configured stores) and needs no unpickling (unless ``allow_unsigned_pickle``);
+    - it is signed with ``signing_key`` (a valid HMAC), or it is unsigned, points into one of
+      ``trusted_stores`` (the configured stores), needs no unpickling (unless ``allow_unsigned_pickle``) and
+      either no ``signing_key`` exists or ``allow_unsigned`` says so (a migration switch for rows written before
+      signing: with a key, a user who may write another DAG's XCom rows could otherwise make its worker read
+      any payload of the shared stores);
     - its identity (DAG, task, run, map index, XCom key) matches ``expected``, the row being pulled, so a valid
       envelope copied from another DAG's or an older run's row is refused;
     - its store is a URL (never a ``module:attr`` that would be imported), its key a relative normalized key
@@ -99,6 +103,8 @@ def open_envelope(
     store = _check_store(envelope, signed, set(trusted_stores))
     key = _check_key(envelope)
     serializer = _check_serializer(envelope, signed, allow_unsigned_pickle)
+    if not signed and signing_key:
+        _check_unsigned_allowed(envelope, allow_unsigned)
     from airflow_results_provider.results.registry import result_from_spec
 
     result = result_from_spec(store)
@@ -140,6 +146,25 @@ def _check_store(envelope: Mapping[str, Any], signed: bool, trusted: set[str]) -
             "store ([results] xcom_result, default_result or trusted_stores): refusing to read it"
         )
     return store
+
+
+def _check_unsigned_allowed(envelope: Mapping[str, Any], allow_unsigned: bool) -> None:
+    """An unsigned envelope where a signing key exists: refused unless the migration switch is on (warned).
+
+    :raises UntrustedEnvelopeError: ``allow_unsigned`` is off.
+    """
+    if not allow_unsigned:
+        raise UntrustedEnvelopeError(
+            f"XCom envelope for {describe(envelope)} is not signed, and this deployment signs every envelope "
+            "([results] signing_key, or the key derived from [api] secret_key): refusing to read it. Rows "
+            "written before signing was enabled can be read with [results] allow_unsigned_envelopes = True "
+            "(a migration switch: anyone who can write XCom rows could then point a worker at any payload of "
+            "the configured stores)"
+        )
+    log.warning(
+        "Reading the payload of an unsigned XCom envelope for %s ([results] allow_unsigned_envelopes = True)",
+        describe(envelope),
+    )
 
 
 def _check_key(envelope: Mapping[str, Any]) -> str:

@@ -303,6 +303,7 @@ def _open(envelope: dict[str, Any], expected: dict[str, Any]) -> tuple[Any, str,
             (config.xcom_result(), config.default_result(), *config.trusted_stores())
         ),
         allow_unsigned_pickle=config.allow_unsigned_pickle(),
+        allow_unsigned=config.allow_unsigned_envelopes(),
     )
     return opened.result, opened.key, opened.signed
 

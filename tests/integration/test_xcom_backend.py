@@ -282,11 +282,15 @@ def test_tampering_is_detected_and_signed_envelopes_are_enforced(
     unsigned = {k: v for k, v in envelope.items() if k != "hmac"}
     with pytest.raises(ResultIntegrityError, match="not a configured store"):
         read_row(unsigned, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
-    # Unsigned envelopes are read only from a configured store, and only when nothing would be unpickled.
+    # With a signing key, unsigned envelopes are refused even in a configured store; the migration switch reads
+    # them from a configured store only, and only when nothing would be unpickled.
     configured = {"AIRFLOW__RESULTS__SIGNING_KEY": "k3y", "AIRFLOW__RESULTS__XCOM_RESULT": envelope["store"]}
-    assert read_row(unsigned, monkeypatch, **configured) == {"rows": list(range(20000))}
+    with pytest.raises(ResultIntegrityError, match="allow_unsigned_envelopes"):
+        read_row(unsigned, monkeypatch, **configured)
+    migrating = {**configured, "AIRFLOW__RESULTS__ALLOW_UNSIGNED_ENVELOPES": "True"}
+    assert read_row(unsigned, monkeypatch, **migrating) == {"rows": list(range(20000))}
     with pytest.raises(ResultIntegrityError, match="would be unpickled"):
-        read_row(dict(unsigned, serializer="pickle"), monkeypatch, **configured)
+        read_row(dict(unsigned, serializer="pickle"), monkeypatch, **migrating)
 
     path = Path(envelope["location"].removeprefix("file://"))
     data = bytearray(path.read_bytes())

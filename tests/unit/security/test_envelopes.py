@@ -32,13 +32,16 @@ def envelope_for(result, written, signing_key=KEY, **row):
     )
 
 
-def check(envelope, *, trusted=(), signing_key=KEY, expected=None, allow_unsigned_pickle=False):
+def check(
+    envelope, *, trusted=(), signing_key=KEY, expected=None, allow_unsigned_pickle=False, allow_unsigned=False
+):
     return open_envelope(
         envelope,
         expected=ROW if expected is None else expected,
         signing_key=signing_key,
         trusted_stores=trusted_store_specs(trusted),
         allow_unsigned_pickle=allow_unsigned_pickle,
+        allow_unsigned=allow_unsigned,
     )
 
 
@@ -118,13 +121,22 @@ def test_unsigned_pickle_in_a_configured_store_is_refused_unless_allowed(store, 
     envelope = forged(tmp_path / "x", store=store.store_spec(), key="evil.pkl")
     with pytest.raises(UntrustedEnvelopeError, match="would be unpickled"):
         check(envelope, trusted=[store.store_spec()])
-    # an unsigned JSON envelope in a configured store is data, and reads
+    # an unsigned JSON envelope in a configured store is refused where a signing key exists (issue 21,
+    # finding 6: a user who may write DAG B's rows must not make B's worker read DAG A's payload) ...
     json_store = LocalResult(dir=tmp_path / "store", location="data.json", serializer=JSONSerializer())
     json_store.write([1, 2])
-    opened = check(dict(envelope, key="data.json", serializer="json"), trusted=[store.store_spec()])
+    unsigned_json = dict(envelope, key="data.json", serializer="json")
+    with pytest.raises(UntrustedEnvelopeError, match="allow_unsigned_envelopes"):
+        check(unsigned_json, trusted=[store.store_spec()])
+    # ... is read, warned, with the migration switch, and with no key at all (nothing could be signed)
+    opened = check(unsigned_json, trusted=[store.store_spec()], allow_unsigned=True)
     assert not opened.signed and opened.result.read("data.json").value == [1, 2]
-    # the escape hatch for old rows logs a warning
-    opened = check(envelope, trusted=[store.store_spec()], allow_unsigned_pickle=True)
+    assert "allow_unsigned_envelopes" in caplog.text
+    assert not check(unsigned_json, trusted=[store.store_spec()], signing_key=b"").signed
+    # the escape hatch for old pickled rows needs both switches, and logs a warning
+    with pytest.raises(UntrustedEnvelopeError, match="allow_unsigned_envelopes"):
+        check(envelope, trusted=[store.store_spec()], allow_unsigned_pickle=True)
+    opened = check(envelope, trusted=[store.store_spec()], allow_unsigned_pickle=True, allow_unsigned=True)
     assert "allow_unsigned_pickle" in caplog.text and not marker.exists()
 
 
