@@ -21,6 +21,8 @@ from airflow_results_provider.exceptions import ResultConfigError
 from airflow_results_provider.get_provider_info import RESULTS_CONFIG_OPTIONS
 
 SECTION = "results"
+#: The shortest ``[results] signing_key`` accepted (an HMAC-SHA256 key; shorter ones can be guessed).
+MIN_SIGNING_KEY_BYTES = 32
 _TRUE = {"true", "t", "1", "yes", "y", "on"}
 _FALSE = {"false", "f", "0", "no", "n", "off"}
 
@@ -129,8 +131,16 @@ def parse_age(option: str, text: str) -> dt.timedelta:
 
 @functools.cache
 def signing_key() -> str:
-    """``[results] signing_key`` (sensitive): HMAC key of XCom envelopes ("" = unsigned)."""
-    return _raw("signing_key")
+    """``[results] signing_key`` (sensitive): HMAC key of XCom envelopes ("" = derived from ``[api] secret_key``).
+
+    :raises ResultConfigError: a key shorter than :data:`MIN_SIGNING_KEY_BYTES` bytes (guessable)."""
+    key = _raw("signing_key")
+    if key and len(key.encode()) < MIN_SIGNING_KEY_BYTES:
+        raise ResultConfigError(
+            f"[{SECTION}] signing_key must be at least {MIN_SIGNING_KEY_BYTES} bytes long (got {len(key.encode())}): "
+            'generate one with python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+    return key
 
 
 @functools.cache

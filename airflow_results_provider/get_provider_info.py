@@ -95,7 +95,7 @@ RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "Secret key for HMAC-signing XCom envelopes. Envelopes are always signed: when this is empty, the key "
         "is derived from ``[api] secret_key`` (which every Airflow component of a deployment already shares). "
         "A reader verifies the signature, and that it covers the very XCom row being pulled (DAG, task, run, "
-        "map index, key), before it touches the payload.",
+        "map index, key), before it touches the payload. At least 32 bytes (e.g. ``secrets.token_hex(32)``).",
         "string",
         "",
         None,

@@ -27,9 +27,10 @@ def is_sensitive(key: Any) -> bool:
 
 
 def mask_sensitive(value: Any, depth: int = 0) -> Any:
-    """A bounded copy of ``value`` with the values of secret-looking keys replaced by :data:`MASK`."""
+    """A bounded copy of ``value`` with the values of secret-looking keys replaced by :data:`MASK`; containers
+    deeper than :data:`MAX_DEPTH` are cut to ``"…"`` (never shown unmasked)."""
     if depth > MAX_DEPTH:
-        return value
+        return "…" if isinstance(value, (Mapping, list, tuple)) else value
     if isinstance(value, Mapping):
         return {
             k: (MASK if is_sensitive(k) else mask_sensitive(v, depth + 1))

@@ -270,21 +270,24 @@ def test_tampering_is_detected_and_signed_envelopes_are_enforced(
     from airflow_results_provider.exceptions import ResultIntegrityError, ResultNotFoundError
 
     results = tmp_path / "results"
-    envelope = _row(results, tmp_path, airflow_home, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+    envelope = _row(results, tmp_path, airflow_home, AIRFLOW__RESULTS__SIGNING_KEY="k3y" * 11)
     assert "hmac" in envelope
-    assert read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y") == {
+    assert read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y" * 11) == {
         "rows": list(range(20000))
     }
 
     forged = dict(envelope, key="xcom/elsewhere.json")
     with pytest.raises(ResultIntegrityError, match="signing_key"):
-        read_row(forged, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+        read_row(forged, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y" * 11)
     unsigned = {k: v for k, v in envelope.items() if k != "hmac"}
     with pytest.raises(ResultIntegrityError, match="not a configured store"):
-        read_row(unsigned, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+        read_row(unsigned, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y" * 11)
     # With a signing key, unsigned envelopes are refused even in a configured store; the migration switch reads
     # them from a configured store only, and only when nothing would be unpickled.
-    configured = {"AIRFLOW__RESULTS__SIGNING_KEY": "k3y", "AIRFLOW__RESULTS__XCOM_RESULT": envelope["store"]}
+    configured = {
+        "AIRFLOW__RESULTS__SIGNING_KEY": "k3y" * 11,
+        "AIRFLOW__RESULTS__XCOM_RESULT": envelope["store"],
+    }
     with pytest.raises(ResultIntegrityError, match="allow_unsigned_envelopes"):
         read_row(unsigned, monkeypatch, **configured)
     migrating = {**configured, "AIRFLOW__RESULTS__ALLOW_UNSIGNED_ENVELOPES": "True"}
@@ -297,10 +300,10 @@ def test_tampering_is_detected_and_signed_envelopes_are_enforced(
     data[10] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(ResultIntegrityError):
-        read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+        read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y" * 11)
     path.unlink()
     with pytest.raises(ResultNotFoundError, match="task xcom_values.big_json, run manual__"):
-        read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y")
+        read_row(envelope, monkeypatch, AIRFLOW__RESULTS__SIGNING_KEY="k3y" * 11)
 
 
 def test_rows_the_backend_did_not_write_pass_through(monkeypatch):
@@ -339,7 +342,7 @@ def test_orjson_payloads_skip_the_long_integer_scan_and_long_integers_stay_exact
 
     monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", (tmp_path / "store").as_uri())
     monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_INLINE_THRESHOLD", "0")
-    monkeypatch.setenv("AIRFLOW__RESULTS__SIGNING_KEY", "k3y")
+    monkeypatch.setenv("AIRFLOW__RESULTS__SIGNING_KEY", "k3y" * 11)
     ident = {"key": "return_value", "dag_id": "d", "task_id": "t", "run_id": "r", "map_index": -1}
 
     def offload(value, serializer="auto"):

@@ -144,3 +144,28 @@ def test_the_plugin_app_has_no_route_without_auth():
     for route in app.routes:
         names = {getattr(d.call, "__name__", "") for d in route.dependant.dependencies}
         assert "get_user" in names, f"{route.path} does not authenticate its caller: {names}"
+
+
+def test_a_short_signing_key_is_refused(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__RESULTS__SIGNING_KEY", "k3y")
+    config.clear_cache()
+    try:
+        with pytest.raises(ResultConfigError, match="at least 32 bytes"):
+            config.envelope_signing_key()
+        monkeypatch.setenv("AIRFLOW__RESULTS__SIGNING_KEY", "k" * 32)
+        config.clear_cache()
+        assert config.envelope_signing_key() == b"k" * 32
+    finally:
+        monkeypatch.delenv("AIRFLOW__RESULTS__SIGNING_KEY")
+        config.clear_cache()
+
+
+def test_secrets_are_masked_at_every_depth():
+    from airflow_results_provider.core.masking import mask_sensitive
+    from airflow_results_provider.core.preview import make_preview, structured_preview
+
+    deep: dict = {"password": "hunter2"}
+    for _ in range(300):  # as deep as a forged payload likes (nesting >= 250 once gave HTTP 500)
+        deep = {"level": deep}
+    for shown in (mask_sensitive(deep), make_preview(deep, 100_000), structured_preview(deep)):
+        assert "hunter2" not in repr(shown)
