@@ -87,6 +87,8 @@ class StoredObject:
     modified: dt.datetime | None = None
 
 
+#: Reads of one location before an overwrite racing every one of them is reported as an integrity error.
+_READ_ATTEMPTS = 5
 #: How many other objects :meth:`StorageResult.list_payloads` remembers while pairing payloads with sidecars.
 _RECENT = 10_000
 
@@ -236,9 +238,25 @@ class StorageResult(Result):
         :raises SerializationError: the payload cannot be deserialized with this Result's serializer.
         """
         self._check_location(location)
+        attempts = 1 if sha256 else _READ_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            metadata = None if sha256 else self.read_metadata(location)
+            try:
+                return self._read_once(location, sha256, metadata)
+            except ResultIntegrityError:
+                # A writer committed between our sidecar read and our payload read: its new sidecar names
+                # the payload we saw. Read again; a sidecar that did not move means a corrupt payload.
+                if attempt == attempts or self._safe_previous_metadata(location) == metadata:
+                    raise
+                log.debug(
+                    "%s changed while it was read (attempt %d); reading it again", self.uri(location), attempt
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_once(self, location: str, sha256: str | None, metadata: dict[str, Any] | None) -> Result:
+        """One read of the payload, verified against ``sha256`` or the digests ``metadata`` accepts."""
         new = self.copy()
         new.location = location
-        metadata = None if sha256 else self.read_metadata(location)
         accepted = {sha256} if sha256 else accepted_digests(metadata)
         error: Exception | None = None
         with self.open_reader(location) as raw:
