@@ -174,9 +174,7 @@ def remove_results(args: Any) -> None:
             return
         if not args.yes and not _confirm(f"Delete {len(doomed)} result(s), {format_size(total)}{note}?"):
             raise SystemExit(1)
-        freed = 0
-        for r in doomed:
-            freed += index.delete_record(session, r)
+        freed = index.delete_records(session, doomed)
     print(f"Deleted {len(doomed)} result(s), {format_size(freed)} freed{note}.")
 
 

@@ -27,10 +27,12 @@ from airflow_results_provider.index.queries import (
 )
 from airflow_results_provider.index.records import Record, parse_id, record_from_row
 from airflow_results_provider.index.stores import (
+    KeyReferences,
     check_exists,
     configured_stores,
     deletable,
     delete_record,
+    delete_records,
     load_json_preview,
     read_metadata,
     result_for,
@@ -46,12 +48,14 @@ __all__ = [
     "SORT_FIELDS",
     "Filters",
     "GcPlan",
+    "KeyReferences",
     "Page",
     "Record",
     "check_exists",
     "configured_stores",
     "deletable",
     "delete_record",
+    "delete_records",
     "gc",
     "get_record",
     "get_records",

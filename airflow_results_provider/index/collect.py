@@ -17,7 +17,7 @@ from airflow_results_provider import config
 from airflow_results_provider.core.rows import OWNER_XCOM
 from airflow_results_provider.index.queries import Filters, iter_records
 from airflow_results_provider.index.records import Record
-from airflow_results_provider.index.stores import deletable, delete_record, store_aliases
+from airflow_results_provider.index.stores import KeyReferences, deletable, delete_record, store_aliases
 
 
 @dataclass
@@ -34,25 +34,6 @@ class GcPlan:
     #: state, payloads written before 0.2 recorded their owner).
     kept_unowned: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _References:
-    """The keys rows still refer to, per store spelling (memory: the referenced keys, never a listing)."""
-
-    keys: dict[str, set[str]] = field(default_factory=dict)
-    sequence_prefixes: dict[str, list[str]] = field(default_factory=dict)
-
-    def add(self, record: Record) -> None:
-        for alias in store_aliases(record.store or ""):
-            self.keys.setdefault(alias, set()).add(record.key or "")
-            if record.kind == "sequence":
-                self.sequence_prefixes.setdefault(alias, []).append(f"{record.key}/")
-
-    def referenced(self, aliases: Iterable[str]) -> tuple[set[str], tuple[str, ...]]:
-        aliases = list(aliases)
-        keys: set[str] = set().union(*(self.keys.get(a, set()) for a in aliases))
-        return keys, tuple(p for a in aliases for p in self.sequence_prefixes.get(a, ()))
 
 
 def gc(
@@ -86,7 +67,7 @@ def gc(
         plan.record_bytes += record.size or 0
         if not dry_run:
             try:
-                delete_record(session, record)
+                delete_record(session, record, keep_payload=references.refers_to(record))
             except Exception as exc:
                 plan.errors.append(f"{record.location}: {exc}")
         if on_delete:
@@ -107,11 +88,11 @@ def _expired_records(
     *,
     include_checkpoints: bool,
     plan: GcPlan,
-) -> tuple[list[Record], _References]:
+) -> tuple[list[Record], KeyReferences]:
     """The records to expire (newest rows first, counted per DAG/task/map index/key), and what the others
     still refer to."""
     in_scope: set[str] = set().union(*(store_aliases(spec, from_row=False) for spec in stores))
-    references = _References()
+    references = KeyReferences()
     counts: dict[tuple[Any, ...], int] = {}
     doomed: list[Record] = []
     for record in iter_records(session, Filters(), order_newest=True):
@@ -144,7 +125,7 @@ def _expires(record: Record, rank: int, older_than: dt.datetime | None, keep_las
 
 def _collect_orphans(
     spec: str,
-    references: _References,
+    references: KeyReferences,
     plan: GcPlan,
     *,
     cutoff: dt.datetime,

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_results_provider import config
@@ -38,6 +39,33 @@ def result_for(record: Record) -> Any | None:
         log.warning("Cannot open the store %s of %s: %s", record.store, record.id, exc)
         return None
     return result if isinstance(result, StorageResult) else None
+
+
+@dataclass
+class KeyReferences:
+    """The keys rows still refer to, per store spelling (memory: the referenced keys, never a listing)."""
+
+    keys: dict[str, set[str]] = field(default_factory=dict)
+    sequence_prefixes: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, record: Record) -> None:
+        """Note that ``record``'s row refers to its key (and, for a chunked list, everything under it)."""
+        for alias in store_aliases(record.store or ""):
+            self.keys.setdefault(alias, set()).add(record.key or "")
+            if record.kind == "sequence":
+                self.sequence_prefixes.setdefault(alias, []).append(f"{record.key}/")
+
+    def refers_to(self, record: Record) -> bool:
+        """Whether a row added here refers to ``record``'s payload (same store, same key or chunk prefix)."""
+        keys, prefixes = self.referenced(store_aliases(record.store or ""))
+        key = record.key or ""
+        return key in keys or bool(prefixes and f"{key}/".startswith(prefixes))
+
+    def referenced(self, aliases: Iterable[str]) -> tuple[set[str], tuple[str, ...]]:
+        """The keys and chunk prefixes referred to in the store spelled by ``aliases``."""
+        aliases = list(aliases)
+        keys: set[str] = set().union(*(self.keys.get(a, set()) for a in aliases))
+        return keys, tuple(p for a in aliases for p in self.sequence_prefixes.get(a, ()))
 
 
 def check_exists(records: Iterable[Record]) -> None:
@@ -107,8 +135,22 @@ def deletable(record: Record, *, include_checkpoints: bool) -> bool:
     return record.verified and (record.owner == OWNER_XCOM or include_checkpoints)
 
 
-def delete_record(session: Any, record: Record) -> int:
-    """Delete ``record``'s XCom row, then its payload (chunks, metadata); returns the bytes freed.
+def delete_records(session: Any, records: list[Record]) -> int:
+    """Delete ``records`` (rows, then payloads) for ``airflow results rm``; returns the bytes freed. A payload
+    that another row, not deleted here, still refers to (run 2's target hit is run 1's checkpoint) stays."""
+    from airflow_results_provider.index.queries import Filters, iter_records
+
+    doomed = {record.id for record in records}
+    others = KeyReferences()
+    for record in iter_records(session, Filters()):
+        if record.key and record.id not in doomed:
+            others.add(record)
+    return sum(delete_record(session, r, keep_payload=others.refers_to(r)) for r in records)
+
+
+def delete_record(session: Any, record: Record, *, keep_payload: bool = False) -> int:
+    """Delete ``record``'s XCom row, then its payload (chunks, metadata) unless ``keep_payload`` (another row
+    still refers to it); returns the bytes freed.
 
     The row goes first: a payload whose deletion then fails is an orphan gc collects later, never a row
     pointing at deleted data."""
@@ -125,7 +167,7 @@ def delete_record(session: Any, record: Record) -> int:
         )
     )
     session.flush()
-    result = result_for(record)
+    result = None if keep_payload else result_for(record)
     if result is None:
         return 0
     locations = [record.key or ""]

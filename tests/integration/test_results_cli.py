@@ -110,6 +110,32 @@ def test_gc_never_takes_live_data_for_orphans(dag_runner, capsys, results_dir, t
     assert count(tmp_path, "computed") == 1  # the cache entry gc kept was used
 
 
+def test_gc_keeps_a_payload_that_a_kept_row_still_refers_to(dag_runner, capsys, tmp_path, monkeypatch):
+    """Run 2's target hit is run 1's checkpoint (one object, two rows): expiring run 1's row with
+    --keep-last 1 --include-checkpoints deletes that row, never the object run 2's row still refers to."""
+    from airflow_results_provider import config
+    from airflow_results_provider.cli import commands
+    from tests.integration.results_cli_cases import DAG_SOURCE, args, listed
+
+    root = tmp_path / "store"
+    store = root.as_uri()
+    monkeypatch.setenv("AIRFLOW__RESULTS__XCOM_RESULT", store)
+    config.clear_cache()
+    source = DAG_SOURCE.replace("__RESULT__", f"LocalResult(dir={str(root)!r})")
+    source = source.replace("__IMPORTS__", "from airflow_results_provider import LocalResult")
+    dag = dag_runner.load(source.replace("__DAG_ID__", "results_cli_shared"), "results_cli_shared")
+    dag_runner.run(dag)
+    dag_runner.run(dag)
+    target = root / "results_cli_shared" / "fixed-target.pkl"
+    owners = sorted(r["owner"] for r in listed(capsys, dag_id="results_cli_shared", task_id="tgt"))
+    assert owners == ["checkpoint", "target"] and target.exists()
+    commands.gc_results(args(store=[store], keep_last=1, include_checkpoints=True, yes=True, grace="0s"))
+    capsys.readouterr()
+    kept = listed(capsys, dag_id="results_cli_shared", task_id="tgt")
+    assert [r["owner"] for r in kept] == ["target"]  # run 1's row expired
+    assert target.exists(), "gc deleted the payload run 2's row still refers to"
+
+
 def test_the_cli_is_registered(airflow_db):
     proc = run_airflow("results", "gc", "--help")
     assert proc.returncode == 0, proc.stderr
