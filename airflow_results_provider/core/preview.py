@@ -180,7 +180,8 @@ def _abridge(value: Any, budget: int, depth: int) -> tuple[Any, int, bool]:
             head = value if len(value) <= _REDACT_WHOLE else value[: budget + _REDACT_MARGIN]
             redacted = airflow_redact(head)
             masked = redacted != head
-            value = redacted if masked or head is value else value
+            if masked:
+                value = redacted
         if len(value) <= budget:
             return value, len(value) + 2, masked
         unit = "characters" if isinstance(value, str) else "bytes"

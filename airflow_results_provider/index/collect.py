@@ -164,10 +164,7 @@ def _collect_orphans(
 
 def _is_orphan(result: Any, obj: Any, cutoff: dt.datetime, plan: GcPlan) -> bool:
     """An unreferenced payload is an orphan only when it is old enough and the XCom backend wrote it."""
-    modified = obj.modified
-    if modified is None:  # no age known: never provably old enough
-        return False
-    if (modified if modified.tzinfo else modified.replace(tzinfo=dt.timezone.utc)) >= cutoff:
+    if obj.modified is None or _utc(obj.modified) >= cutoff:  # no age known: never provably old enough
         return False
     try:
         metadata = result.read_metadata(obj.location) or {}
@@ -185,9 +182,13 @@ def _written(record: Record) -> dt.datetime | None:
     if not record.written_at:
         return None
     try:
-        stamp = dt.datetime.fromisoformat(record.written_at)
+        return _utc(dt.datetime.fromisoformat(record.written_at))
     except ValueError:
         return None
+
+
+def _utc(stamp: dt.datetime) -> dt.datetime:
+    """``stamp``, read as UTC when it carries no time zone."""
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
