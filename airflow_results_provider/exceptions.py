@@ -49,6 +49,11 @@ class UntrustedEnvelopeError(ResultIntegrityError):
     (signature, identity, store, key, serializer): nothing was read, imported or unpickled."""
 
 
+class UnsignedRecordError(ResultIntegrityError):
+    """A stored record whose serializer can run code (pickle) is not signed, for this kind of record and this
+    location, with the deployment's key: it was not loaded. For a target or cache this is a miss."""
+
+
 class ResultNotWritableError(ResultError, ValueError):
     """This Result type cannot be written (``ConstantResult``, ``SecretResult``)."""
 

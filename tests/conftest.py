@@ -8,6 +8,7 @@ temporary AIRFLOW_HOME, migrated once per session by the ``airflow_db`` fixture.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,9 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__RESULTS__LOCAL_DIR"] = str(_AIRFLOW_HOME / "results")
 os.environ.pop("AIRFLOW__RESULTS__CHECKPOINTING", None)
+# Every component of a deployment shares [api] secret_key (XCom envelopes and stored records are signed with a
+# key derived from it); Airflow 3.2 otherwise makes up one per process.
+os.environ.setdefault("AIRFLOW__API__SECRET_KEY", secrets.token_hex(16))
 
 # The storage servers, one session fixture each for every test directory (imports tests.conftest: after ROOT).
 from tests.storage_servers import azure_server, gcs_server, s3_server  # noqa: E402, F401

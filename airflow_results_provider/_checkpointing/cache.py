@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow_results_provider._checkpointing.options import UNREADABLE
 from airflow_results_provider.cache_validators import CacheEntry, CacheValidator, duration_only
+from airflow_results_provider.core.signing import RECORD_CACHE
 from airflow_results_provider.core.values import NOTHING
 from airflow_results_provider.exceptions import SerializationError
 from airflow_results_provider.results.base import Result
@@ -33,7 +34,8 @@ class TaskCache:
         parameters: Mapping[str, Any],
         log: logging.Logger | Any,
     ) -> None:
-        self.store = store
+        self.store = store.copy()
+        self.store.record_kind = RECORD_CACHE
         self.variables = variables
         self.cache_for = cache_for
         self.validator = validator or duration_only

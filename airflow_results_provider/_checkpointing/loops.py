@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_results_provider._checkpointing.options import UNREADABLE
+from airflow_results_provider.core.signing import RECORD_LOOP_STATE
 from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.templating.filters import default_location
@@ -35,6 +36,8 @@ class LoopCheckpoints:
     ) -> None:
         self.result = result
         self.state_store = state_store.copy()
+        self.state_store.record_kind = RECORD_LOOP_STATE
+        self.state_store.requires_signature = True  # it says which checkpoint to resume from
         self.state_store.location = default_location(
             {**variables, "xcom_key": "loop-state"}, extension="json"
         )

@@ -17,7 +17,7 @@ METADATA_SUFFIX = ".meta.json"
 
 #: How many earlier digests a pending sidecar keeps (one more per consecutive killed write).
 MAX_CANDIDATES = 64
-_COMMIT_FIELDS = ("pending", "candidates", "previous_sha256")
+_COMMIT_FIELDS = ("pending", "candidates", "previous_sha256", "signature")
 
 
 def committed_digests(previous: Mapping[str, Any] | None) -> list[str]:

@@ -40,3 +40,52 @@ def signature_matches(record: Mapping[str, Any], signing_key: str | bytes) -> bo
     ``hmac`` is simply not a match."""
     given = record.get("hmac")
     return bool(signing_key) and is_signature(given) and hmac.compare_digest(given, sign(record, signing_key))
+
+
+#: Kinds of stored records a signature binds (domain separation: a cache entry never verifies as a checkpoint).
+RECORD_RESULT = "result"
+RECORD_CACHE = "cache"
+RECORD_LOOP_STATE = "loop-state"
+RECORD_KINDS = (RECORD_RESULT, RECORD_CACHE, RECORD_LOOP_STATE)
+_RECORD_DOMAIN = "airflow-results-provider stored record v1"
+
+
+def _record_body(kind: str, uri: str, serializer: str, owner: Any, digests: list[str]) -> dict[str, Any]:
+    return {
+        "domain": _RECORD_DOMAIN,
+        "kind": kind,
+        "uri": uri,
+        "serializer": serializer,
+        "owner": owner,
+        "sha256": sorted(digests),
+    }
+
+
+def sign_record(
+    *, kind: str, uri: str, serializer: str, owner: Any, digests: list[str], signing_key: str | bytes
+) -> dict[str, Any]:
+    """The ``signature`` field of a sidecar: an HMAC binding the payload digests ``digests`` to the record kind,
+    the payload's full URI, its serializer and the owner recorded beside it."""
+    digests = sorted(set(digests))
+    body = _record_body(kind, uri, serializer, owner, digests)
+    return {"kind": kind, "sha256": digests, "hmac": sign(body, signing_key)}
+
+
+def signed_digests(
+    metadata: Mapping[str, Any] | None, *, kind: str, uri: str, serializer: str, signing_key: str | bytes
+) -> frozenset[str]:
+    """The payload digests ``metadata``'s signature vouches for, when a key holder signed it as a ``kind``
+    record for ``uri`` and ``serializer``; empty when it is missing, malformed or signed for anything else."""
+    if not metadata or not signing_key:
+        return frozenset()
+    signature = metadata.get("signature")
+    if not isinstance(signature, Mapping):
+        return frozenset()
+    digests = signature.get("sha256")
+    if not isinstance(digests, list) or not digests or not all(isinstance(d, str) for d in digests):
+        return frozenset()
+    body = _record_body(kind, uri, serializer, metadata.get("owner"), digests)
+    given = signature.get("hmac")
+    if is_signature(given) and hmac.compare_digest(given, sign(body, signing_key)):
+        return frozenset(digests)
+    return frozenset()

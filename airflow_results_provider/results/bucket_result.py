@@ -28,6 +28,7 @@ from airflow_results_provider.exceptions import (
     ResultNotFoundError,
     ResultWriteError,
     SerializationError,
+    UnsignedRecordError,
     missing_extra_error,
 )
 from airflow_results_provider.results.base import Location, Result
@@ -255,7 +256,7 @@ class BucketResult(StorageResult):
         """:meth:`Result.read`; an empty object (0 bytes) reads as ``None``, as Prefect's GCS/Azure Results did."""
         try:
             return super().read(location, sha256=sha256)
-        except SerializationError:
+        except (SerializationError, UnsignedRecordError):  # an empty object holds no code
             stat = self.stat(location)
             if stat is None or stat.get("size") != 0:
                 raise

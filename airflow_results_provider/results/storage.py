@@ -24,6 +24,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
 
+from airflow_results_provider import config
 from airflow_results_provider.core.identity import check_no_collision, task_label
 from airflow_results_provider.core.metadata import build_metadata
 from airflow_results_provider.core.sidecar import (
@@ -32,6 +33,7 @@ from airflow_results_provider.core.sidecar import (
     committed_digests,
     final_metadata,
 )
+from airflow_results_provider.core.signing import RECORD_RESULT
 from airflow_results_provider.core.streams import CHUNK_SIZE, HashingReader, HashingWriter, verified_source
 from airflow_results_provider.exceptions import (
     ResultIntegrityError,
@@ -40,6 +42,7 @@ from airflow_results_provider.exceptions import (
     SerializationError,
 )
 from airflow_results_provider.results.base import Location, Result, _needs_render
+from airflow_results_provider.results.record_signatures import commit_signatures, loadable_digests
 from airflow_results_provider.templating.context import build_location_context
 
 log = logging.getLogger(__name__)
@@ -101,7 +104,18 @@ class StorageResult(Result):
     sha256, a "pending" sidecar names what the location may still hold, the payload commits in one step, then
     the final sidecar; a reader accepts a payload only when its digest is one the sidecar (or the caller's
     ``sha256``) names.
+
+    Where a signing key exists, every sidecar carries a signature binding the payload's digest to the record
+    kind (:attr:`record_kind`), the payload's URI, its serializer and owner; a serializer that can run code
+    only loads a payload whose digest such a signature vouches for (or the caller's ``sha256``, taken from a
+    signed XCom envelope).
     """
+
+    #: What the records this Result writes are (``result``, ``cache``, ``loop-state``): part of their signature,
+    #: so a record of one kind never verifies as another.
+    record_kind: str = RECORD_RESULT
+    #: Reads need a valid signature whatever the serializer (records that direct other reads, e.g. loop state).
+    requires_signature: bool = False
 
     # ------------------------------------------------------------------ the protocol (store authors)
 
@@ -209,22 +223,35 @@ class StorageResult(Result):
                 context=variables,
                 **self.extra_metadata(location),
             )
-            with self.commit_lock(location):
-                previous = self._safe_previous_metadata(location)
-                check_no_collision(previous, variables, uri)
-                # Commit protocol: a "pending" sidecar naming what the location may still hold if this write
-                # dies before its payload lands, the payload, then the final sidecar. A reader accepts the
-                # payload only when its sha256 is one the sidecar names, so payload and metadata never disagree
-                # and the previous value survives any number of killed writes.
-                pending = {**metadata, "pending": True, "candidates": committed_digests(previous)}
-                self.write_metadata(location, pending)
-                writer.commit()
-                self.write_metadata(location, metadata)
+            self._commit(writer, location, metadata, variables)
         except BaseException:
             writer.abort()
             raise
         new.metadata = metadata
         return new
+
+    def _commit(
+        self, writer: PayloadWriter, location: str, metadata: dict[str, Any], variables: Mapping[str, Any]
+    ) -> None:
+        """Commit the written payload under the location's lock: pending sidecar, payload, final sidecar.
+
+        The pending sidecar names what the location may still hold if this write dies before its payload
+        lands; a reader accepts the payload only when its sha256 is one the sidecar names, so payload and
+        metadata never disagree and the previous value survives any number of killed writes. With a signing
+        key both sidecars are signed (``metadata`` gets the final signature)."""
+        key = config.envelope_signing_key()
+        with self.commit_lock(location):
+            previous = self._safe_previous_metadata(location)
+            check_no_collision(previous, variables, metadata["location"])
+            candidates = committed_digests(previous)
+            pending = {**metadata, "pending": True, "candidates": candidates}
+            if key:
+                pending["signature"], metadata["signature"] = commit_signatures(
+                    self.record_kind, metadata, previous, candidates, key
+                )
+            self.write_metadata(location, pending)
+            writer.commit()
+            self.write_metadata(location, metadata)
 
     def read(self, location: str, *, sha256: str | None = None) -> Result:
         """A new Result holding the value stored at ``location`` (an already rendered location).
@@ -258,9 +285,14 @@ class StorageResult(Result):
         new = self.copy()
         new.location = location
         accepted = {sha256} if sha256 else accepted_digests(metadata)
+        verify_first = self.serializer.loads_code or self.requires_signature
         error: Exception | None = None
         with self.open_reader(location) as raw:
-            if accepted and self.serializer.loads_code:
+            if verify_first and not sha256:
+                accepted = loadable_digests(
+                    self.record_kind, self.uri(location), self.serializer.label, metadata, accepted
+                )
+            if accepted and verify_first:
                 with verified_source(raw, accepted, self._corrupt_error(location, metadata)) as source:
                     digest, size = source.digest, source.size
                     with _gc_paused():

@@ -8,6 +8,8 @@ import warnings
 import cloudpickle
 import pytest
 
+from airflow_results_provider import config
+from airflow_results_provider.exceptions import UnsignedRecordError
 from airflow_results_provider.result_handlers import (
     AzureResultHandler,
     ConstantResultHandler,
@@ -101,13 +103,23 @@ def test_result_handler_result_writes_and_reads_through_the_handler():
         result.exists("k0")
 
 
-def test_old_local_payloads_read_through_handler_and_result(tmp_path):
+def test_old_local_payloads_read_through_handler_and_result(tmp_path, monkeypatch):
     # byte for byte what Prefect's LocalResultHandler wrote: raw cloudpickle in prefect-XXXX
     path = tmp_path / "prefect-abc123"
     path.write_bytes(cloudpickle.dumps({"legacy": [1, 2, 3]}))
     assert LocalResultHandler(dir=tmp_path).read(str(path)) == {"legacy": [1, 2, 3]}
     result, _ = convert(LocalResultHandler(dir=tmp_path))
-    assert result.read(str(path)).value == {"legacy": [1, 2, 3]}  # no metadata beside it: read unverified
+    # Through a Result, a pickle nobody holding the signing key vouched for is refused, unless the store is
+    # re-signed (airflow results sign) or unsigned pickles are allowed.
+    with pytest.raises(UnsignedRecordError):
+        result.read(str(path))
+    monkeypatch.setenv("AIRFLOW__RESULTS__ALLOW_UNSIGNED_PICKLE", "True")
+    config.clear_cache()
+    try:
+        assert result.read(str(path)).value == {"legacy": [1, 2, 3]}
+    finally:
+        monkeypatch.delenv("AIRFLOW__RESULTS__ALLOW_UNSIGNED_PICKLE")
+        config.clear_cache()
 
 
 def test_local_handler_writes_the_old_format(tmp_path):

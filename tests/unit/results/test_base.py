@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from airflow_results_provider.exceptions import ResultError, ResultNotImplementedError
+from airflow_results_provider.exceptions import ResultError, ResultNotImplementedError, UnsignedRecordError
 from airflow_results_provider.results import Result
 from airflow_results_provider.results.storage import PayloadWriter, StorageResult
 from airflow_results_provider.serializers import JSONSerializer, PickleSerializer
@@ -62,6 +62,7 @@ class InMemoryResult(StorageResult):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.store = {}
+        self.sidecars = {}
 
     def uri(self, location):
         return f"memory://{location}"
@@ -92,6 +93,12 @@ class InMemoryResult(StorageResult):
     def stat(self, location):
         return {"size": len(self.store[location])} if location in self.store else None
 
+    def read_metadata(self, location):
+        return self.sidecars.get(location)
+
+    def write_metadata(self, location, metadata):
+        self.sidecars[location] = dict(metadata)
+
 
 def test_a_backend_needs_only_the_storage_hooks():
     result = InMemoryResult(location="{task_name}")
@@ -100,6 +107,21 @@ def test_a_backend_needs_only_the_storage_hooks():
     assert result.read("t").value == {"a": 1}
     assert result.exists("{task_name}", task_name="t")
     assert written.metadata["location"] == "memory://t"
+
+
+def test_a_store_without_sidecars_gets_no_pickle_loaded():
+    # Without metadata hooks nothing can vouch for a payload: a code-loading serializer refuses it, JSON works.
+    class NoSidecars(InMemoryResult):
+        def write_metadata(self, location, metadata):
+            pass
+
+    result = NoSidecars(location="{task_name}")
+    result.write({"a": 1}, task_name="t")
+    with pytest.raises(UnsignedRecordError, match="memory://t"):
+        result.read("t")
+    as_json = NoSidecars(location="{task_name}", serializer=JSONSerializer())
+    as_json.write({"a": 1}, task_name="t")
+    assert as_json.read("t").value == {"a": 1}
 
 
 class PrefectStyleResult(Result):

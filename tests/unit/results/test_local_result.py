@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from airflow_results_provider.exceptions import InvalidLocationError, ResultError, ResultIntegrityError
+from airflow_results_provider import config
+from airflow_results_provider.exceptions import (
+    InvalidLocationError,
+    ResultError,
+    ResultIntegrityError,
+    UnsignedRecordError,
+)
 from airflow_results_provider.results import LocalResult
 from airflow_results_provider.results.local_result import METADATA_SUFFIX
+from airflow_results_provider.serializers import JSONSerializer
 from tests.unit.results.contract import ResultContract
 
 
@@ -76,13 +83,30 @@ class TestLocalResult(ResultContract):
         sidecar = Path(result.path("side.pkl") + METADATA_SUFFIX)
         assert json.loads(sidecar.read_text())["sha256"] == written.metadata["sha256"]
 
-    def test_payload_without_metadata_is_read_unverified(self, make_result):
-        # e.g. written by a legacy result handler or another tool
+    def test_a_pickle_without_metadata_is_refused_unless_unsigned_pickles_are_allowed(
+        self, make_result, monkeypatch
+    ):
+        # e.g. written by a legacy result handler or another tool: nobody holding the key vouched for it
         result = make_result(location="legacy.pkl")
         path = Path(result.path("legacy.pkl"))
         path.parent.mkdir(parents=True)
         path.write_bytes(__import__("cloudpickle").dumps({"old": 1}))
-        assert result.read("legacy.pkl").value == {"old": 1}
+        with pytest.raises(UnsignedRecordError, match="legacy.pkl"):
+            result.read("legacy.pkl")
+        monkeypatch.setenv("AIRFLOW__RESULTS__ALLOW_UNSIGNED_PICKLE", "True")
+        config.clear_cache()
+        try:
+            assert result.read("legacy.pkl").value == {"old": 1}
+        finally:
+            monkeypatch.delenv("AIRFLOW__RESULTS__ALLOW_UNSIGNED_PICKLE")
+            config.clear_cache()
+
+    def test_json_without_metadata_is_read_unverified(self, make_result):
+        result = make_result(location="legacy.json", serializer=JSONSerializer())
+        path = Path(result.path("legacy.json"))
+        path.parent.mkdir(parents=True)
+        path.write_text('{"old": 1}')
+        assert result.read("legacy.json").value == {"old": 1}
 
     def test_corrupt_metadata_is_an_integrity_error(self, make_result):
         result = make_result(location="m.pkl")
@@ -182,6 +206,8 @@ _MEMORY_PROBE = textwrap.dedent(
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     size = int(sys.argv[2])
+    # Warm up: the first write loads the configuration (the signing key), once per process.
+    LocalResult(dir=sys.argv[1], location="warm-up").write(b"")
     value = os.urandom(size) if sys.argv[3] == "bytes" else np.frombuffer(os.urandom(size), np.uint8).copy()
     before_write = peak()
     written = LocalResult(dir=sys.argv[1], location=sys.argv[4]).write(value)
