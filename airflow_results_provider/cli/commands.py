@@ -249,3 +249,40 @@ def _print_gc_report(plan: Any, verbose: list[str], stores: int, dry_run: bool) 
         print(f"error: {error}", file=sys.stderr)
     if plan.errors:
         raise SystemExit(1)
+
+
+def sign_results(args: Any) -> None:
+    """``airflow results sign``: sign the records of the configured stores that carry no valid signature."""
+    from airflow_results_provider.index.resign import sign_stores
+
+    dry_run = not args.yes
+    stores = args.store or index.configured_stores()
+    shown: list[str] = []
+
+    def on_sign(uri: str) -> None:
+        if len(shown) < 20:
+            shown.append(uri)
+            print(f"  {uri}")
+
+    plan = sign_stores(
+        stores,
+        prefix=args.prefix or "",
+        bare_serializer=args.bare_serializer,
+        dry_run=dry_run,
+        on_sign=on_sign,
+    )
+    if plan.signed > len(shown):
+        print(f"  … and {plan.signed - len(shown)} more")
+    verb = "Would sign" if dry_run else "Signed"
+    print(
+        f"{verb} {plan.signed} record(s); {plan.already_signed} already signed; scanned {plan.scanned:,} "
+        f"payload(s) in {len(list(stores))} store(s)."
+    )
+    if dry_run:
+        print(
+            "Dry run: nothing was signed. Pass -y to sign (only stores you trust: signing vouches for them)."
+        )
+    for error in plan.errors:
+        print(f"error: {error}", file=sys.stderr)
+    if plan.errors:
+        raise SystemExit(1)

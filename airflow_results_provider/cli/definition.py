@@ -1,4 +1,4 @@
-"""The ``airflow results`` command group (``list``, ``show``, ``rm``, ``gc``); implementations load lazily."""
+"""The ``airflow results`` command group (``list``, ``show``, ``rm``, ``gc``, ``sign``); implementations load lazily."""
 
 from __future__ import annotations
 
@@ -47,6 +47,20 @@ ARG_GRACE = Arg(
     help="Delete only orphans older than this (30m, 1h, 2d; default: [results] gc_grace)",
 )
 
+ARG_SIGN_STORE = Arg(
+    ("--store",),
+    help="Sign the records of this store (repeatable; default: default_result, xcom_result and trusted_stores)",
+    action="append",
+)
+ARG_PREFIX = Arg(("--prefix",), help="Only records whose location starts with this", default="")
+ARG_BARE_SERIALIZER = Arg(
+    ("--bare-serializer",),
+    help="Also sign payloads with no sidecar (legacy result handlers), as written by this serializer (pickle)",
+)
+ARG_SIGN_YES = Arg(
+    ("-y", "--yes"), help="Sign (without it: a dry run that lists what it would sign)", action="store_true"
+)
+
 RESULTS_COMMANDS = (
     ActionCommand(
         name="list",
@@ -87,6 +101,13 @@ RESULTS_COMMANDS = (
             ARG_GRACE,
             ARG_YES,
         ),
+    ),
+    ActionCommand(
+        name="sign",
+        help="Sign records written by earlier versions or under a previous key, once you trust the store "
+        "(a dry run unless -y)",
+        func=lazy_load_command(f"{_COMMANDS}.sign_results"),
+        args=(ARG_SIGN_STORE, ARG_PREFIX, ARG_BARE_SERIALIZER, ARG_SIGN_YES),
     ),
 )
 

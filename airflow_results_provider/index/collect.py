@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow_results_provider import config
 from airflow_results_provider.core.rows import OWNER_XCOM
+from airflow_results_provider.core.signing import RECORD_RESULT, signed_digests
 from airflow_results_provider.index.queries import Filters, iter_records
 from airflow_results_provider.index.records import Record
 from airflow_results_provider.index.stores import KeyReferences, deletable, delete_record, store_aliases
@@ -171,10 +172,22 @@ def _is_orphan(result: Any, obj: Any, cutoff: dt.datetime, plan: GcPlan) -> bool
     except Exception as exc:  # a corrupt sidecar: not provably ours to delete
         plan.errors.append(f"{result.uri(obj.location)}: {exc}")
         return False
-    if metadata.get("owner") != OWNER_XCOM:
+    if metadata.get("owner") != OWNER_XCOM or not _owner_signed(result, obj.location, metadata):
         plan.kept_unowned += 1
         return False
     return True
+
+
+def _owner_signed(result: Any, location: str, metadata: dict[str, Any]) -> bool:
+    """Whether a key holder signed this sidecar (and with it its ``owner``): a store writer relabelling a
+    checkpoint ``owner: xcom`` must not get it collected. Without a key nothing is signed (the owner is taken
+    as written); unsigned sidecars of earlier versions are kept until ``airflow results sign``."""
+    key = config.envelope_signing_key()
+    if not key:
+        return True
+    serializer = metadata.get("serializer")
+    uri = result.uri(location)
+    return bool(signed_digests(metadata, kind=RECORD_RESULT, uri=uri, serializer=serializer, signing_key=key))
 
 
 def _written(record: Record) -> dt.datetime | None:

@@ -57,6 +57,8 @@ def args(**kwargs) -> argparse.Namespace:
         "no_orphans": False,
         "store": None,
         "grace": None,
+        "prefix": "",
+        "bare_serializer": None,
     }
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import run_airflow
@@ -134,6 +138,63 @@ def test_gc_keeps_a_payload_that_a_kept_row_still_refers_to(dag_runner, capsys, 
     kept = listed(capsys, dag_id="results_cli_shared", task_id="tgt")
     assert [r["owner"] for r in kept] == ["target"]  # run 1's row expired
     assert target.exists(), "gc deleted the payload run 2's row still refers to"
+
+
+def _strip_signatures(root):
+    """Sidecars as earlier versions wrote them: no signature."""
+    for sidecar in root.rglob("*.meta.json"):
+        meta = json.loads(sidecar.read_text())
+        meta.pop("signature", None)
+        sidecar.write_text(json.dumps(meta))
+
+
+def test_sign_makes_records_of_earlier_versions_hit_again(dag_runner, capsys, results_dir, tmp_path):
+    """Records written before signing are misses (their pickles are not loaded); once the operator signs the
+    store, the cache hits again and a bare legacy pickle (no sidecar) reads with --bare-serializer."""
+    from airflow_results_provider.cli import commands
+    from airflow_results_provider.results import LocalResult
+    from tests.integration.results_cli_cases import args
+    from tests.integration.test_operators_dags import CACHED, count
+
+    dag = dag_runner.load(CACHED, "cached", work=tmp_path)
+    dag_runner.run(dag)
+    assert count(tmp_path, "computed") == 1
+    _strip_signatures(results_dir)
+    bare = results_dir / "legacy" / "prefect-abc123"
+    bare.parent.mkdir()
+    bare.write_bytes(pickle.dumps({"legacy": 1}))
+    store = results_dir.as_uri()
+
+    with pytest.raises(SystemExit):  # the bare payload is reported (no --bare-serializer)
+        commands.sign_results(args(store=[store]))
+    out, err = capsys.readouterr()
+    assert "Would sign" in out and "Dry run" in out and "no sidecar" in err, (out, err)
+    assert "signature" not in (results_dir / "_cache" / "cached.cached" / "task.pkl.meta.json").read_text()
+    commands.sign_results(args(store=[store], yes=True, bare_serializer="pickle"))
+    out = capsys.readouterr().out
+    assert "Signed" in out and "task.pkl" in out, out
+    assert LocalResult(dir=results_dir).read("legacy/prefect-abc123").value == {"legacy": 1}
+    dag_runner.run(dag)
+    assert count(tmp_path, "computed") == 1  # the re-signed cache entry hit
+    commands.sign_results(args(store=[store], yes=True))  # idempotent
+    assert "Signed 0 record(s)" in capsys.readouterr().out
+
+
+def test_gc_never_takes_a_checkpoint_relabelled_as_the_backends(dag_runner, capsys, results_dir, tmp_path):
+    """A store writer marks a cache entry ``owner: xcom`` (unsigned): gc does not take it for an orphan."""
+    from airflow_results_provider.cli import commands
+    from tests.integration.results_cli_cases import args
+    from tests.integration.test_operators_dags import CACHED
+
+    dag_runner.run(dag_runner.load(CACHED, "cached", work=tmp_path))
+    entry = results_dir / "_cache" / "cached.cached" / "task.pkl"
+    sidecar = Path(str(entry) + ".meta.json")
+    meta = json.loads(sidecar.read_text())
+    meta["owner"] = "xcom"
+    sidecar.write_text(json.dumps(meta))
+    commands.gc_results(args(store=[results_dir.as_uri()], yes=True, grace="0s"))
+    assert "0 orphan(s)" in capsys.readouterr().out
+    assert entry.exists()
 
 
 def test_the_cli_is_registered(airflow_db):
