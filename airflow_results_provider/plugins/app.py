@@ -1,9 +1,11 @@
 """The Results plugin's FastAPI app: a JSON API and server-rendered pages over :mod:`airflow_results_provider.index`.
 
 Every route declares its auth: ``GetUserDep`` (401 without a valid token, from the ``Authorization`` header or
-the UI's cookie) and, for one DAG's results, ``requires_access_dag("GET", XCOM)`` (403 otherwise); lists keep
-only the DAGs the auth manager lets the user read. ``AuthManagerDep``/``DagBagDep`` are not used: they read the
-main app's state, which a mounted plugin app does not have.
+the UI's cookie) and, for one DAG's results, ``requires_access_dag("GET", XCOM)`` (403 otherwise). Every route
+returns record data (previews, locations, URLs), so lists keep only the DAGs whose XComs the auth manager lets the
+user read, the check the one-DAG routes make: a record is listed only if its own routes would show it.
+``AuthManagerDep``/``DagBagDep`` are not used: they read the main app's state, which a mounted plugin app does not
+have.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -31,10 +33,36 @@ def _map_index(value: str) -> int:
         return -1
 
 
-def _readable_dags(user: Any) -> set[str]:
+def _xcom_readable_dags(session: Any, user: Any, dag_id: str | None = None) -> set[str]:
+    """The DAGs (only ``dag_id`` if given) whose XComs ``user`` may read: ``is_authorized_dag("GET", XCOM)`` for
+    each DAG with its team, the question ``requires_access_dag`` asks for the one-DAG routes. (Airflow's XCom list
+    asks it once for all DAGs, then keeps the readable ones; an auth manager may grant XComs per DAG.) One batch
+    call first: when the user may read them all, as an admin, that is the only call."""
     from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.batch_apis import IsAuthorizedDagRequest
+    from airflow.models.dag import DagModel
 
-    return get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+    auth_manager = get_auth_manager()
+    readable = set(auth_manager.get_authorized_dag_ids(user=user, method="GET"))
+    if dag_id is not None:
+        readable &= {dag_id}
+    if not readable:
+        return set()
+    teams = DagModel.get_dag_id_to_team_name_mapping(sorted(readable), session=session)
+    details = {d: DagDetails(id=d, team_name=teams.get(d)) for d in readable}
+    requests = [
+        IsAuthorizedDagRequest(method="GET", access_entity=DagAccessEntity.XCOM, details=detail)
+        for detail in details.values()
+    ]
+    if auth_manager.batch_is_authorized_dag(requests, user=user):
+        return readable
+    return {
+        d
+        for d, detail in details.items()
+        if auth_manager.is_authorized_dag(
+            method="GET", access_entity=DagAccessEntity.XCOM, details=detail, user=user
+        )
+    }
 
 
 def _filters(
@@ -76,7 +104,9 @@ class _ListQuery:
         self.sort, self.desc, self.offset, self.limit = sort, desc, offset, limit
 
     def page(self, session: Any, user: Any) -> index.Page:
-        filters = _filters(_readable_dags(user), self.dag_id, self.run_id, self.task_id, self.owner, self.q)
+        # In the query, not after paging: the total and the pages count only the records the user may read.
+        readable = _xcom_readable_dags(session, user, self.dag_id or None)
+        filters = _filters(readable, self.dag_id, self.run_id, self.task_id, self.owner, self.q)
         try:
             return index.list_page(
                 session, filters, sort=self.sort, descending=self.desc, offset=self.offset, limit=self.limit
@@ -124,7 +154,7 @@ def _record_or_404(
 
 def create_app() -> FastAPI:
     """The Results FastAPI app the plugin mounts: a JSON API and server-rendered pages, every route behind
-    Airflow's auth (DAG read for lists, XCom read for one result)."""
+    Airflow's auth (XCom read of the record's DAG: lists filter by it, one DAG's routes require it)."""
     # No /docs, /redoc or /openapi.json: they would be the only routes without an auth dependency.
     app = FastAPI(
         title="Results",

@@ -35,7 +35,7 @@ def _views(base: str) -> list[dict[str, str]]:
 
 
 class ResultsPlugin(AirflowPlugin):
-    """Inspect stored results: list, detail and previews, for the DAGs the user may read."""
+    """Inspect stored results: list, detail and previews, for the DAGs whose XComs the user may read."""
 
     name = "results"
 

@@ -61,6 +61,8 @@ class Standalone:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__RESULTS__LOCAL_DIR": str(self.results),
+            # The deployment's shared secret: values the tests write beside it (targets) are signed with it.
+            "AIRFLOW__API__SECRET_KEY": os.environ["AIRFLOW__API__SECRET_KEY"],
             **extra_env,
         }
         self.log = open(home / "standalone.log", "w")  # noqa: SIM115 - closed in stop()
@@ -180,13 +182,25 @@ def standalone_factory():
         yield start
 
 
+#: Copied into the plugins folder of :func:`xcom_standalone` (see its docstring).
+ACL_AUTH_MANAGER = Path(__file__).with_name("acl_auth_manager.py")
+
+
+def _install_acl_auth_manager(instance: Standalone) -> None:
+    plugins = instance.home / "plugins"
+    plugins.mkdir(exist_ok=True)
+    shutil.copy(ACL_AUTH_MANAGER, plugins / ACL_AUTH_MANAGER.name)
+
+
 @pytest.fixture(scope="session")
 def xcom_standalone():
     """One ``airflow standalone`` with the Result XCom backend (the deployment the README recommends), shared
     by the end-to-end tests that need no other configuration: each startup costs a minute of CPU. Tests give
-    their DAGs their own ids."""
+    their DAGs their own ids. Its auth manager is SimpleAuthManager (a request without a token is the anonymous
+    admin's) but for the user ``dagreader``, who may read DAGs and not most of their XComs
+    (``tests/e2e/acl_auth_manager.py``, installed as a plugin)."""
     with _standalones() as start:
-        yield start(AIRFLOW__CORE__XCOM_BACKEND=XCOM_BACKEND)
+        yield start(prepare=_install_acl_auth_manager, AIRFLOW__CORE__XCOM_BACKEND=XCOM_BACKEND)
 
 
 EXAMPLE_DAGS = ROOT / "example_dags"
