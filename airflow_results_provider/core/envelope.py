@@ -83,14 +83,19 @@ def build_envelope(
 
 
 def sign(envelope: Mapping[str, Any], signing_key: str | bytes) -> str:
-    """HMAC-SHA256 of the envelope's canonical JSON: it covers the payload's store, key, serializer and sha256
-    and the row's identity (DAG, task, run, map index, XCom key)."""
-    return signing.sign(envelope, signing_key)
+    """HMAC-SHA256 of the envelope's canonical JSON, typed as an envelope: it covers the payload's store, key,
+    serializer and sha256 and the row's identity (DAG, task, run, map index, XCom key)."""
+    return signing.sign(envelope, signing_key, signing.DOMAIN_ENVELOPE)
+
+
+def signed_by_earlier_version(envelope: Mapping[str, Any], signing_key: str | bytes) -> bool:
+    """Whether ``envelope`` carries a 0.1 signature (no type): valid then, treated as unsigned now."""
+    return signing.signature_matches(envelope, signing_key, signing.DOMAIN_NONE)
 
 
 def verify(envelope: Mapping[str, Any], signing_key: str | bytes) -> None:
     """Raise :class:`UntrustedEnvelopeError` unless the envelope carries a valid HMAC for ``signing_key``."""
-    if not signing.signature_matches(envelope, signing_key):
+    if not signing.signature_matches(envelope, signing_key, signing.DOMAIN_ENVELOPE):
         raise UntrustedEnvelopeError(
             f"XCom envelope for {describe(envelope)} is not signed with this deployment's key ([results] "
             "signing_key, or the one derived from [api] secret_key): missing or wrong HMAC, refusing to load "

@@ -24,9 +24,19 @@ def key_bytes(signing_key: str | bytes) -> bytes:
     return signing_key.encode() if isinstance(signing_key, str) else signing_key
 
 
-def sign(record: Mapping[str, Any], signing_key: str | bytes) -> str:
-    """HMAC-SHA256 (hex) of ``record``'s canonical JSON."""
-    return hmac.new(key_bytes(signing_key), canonical(record), hashlib.sha256).hexdigest()
+#: Signature domains: one key signs several types of records, and a signature of one type never verifies as
+#: another (a mapped task's envelope is not its link reference).
+DOMAIN_ENVELOPE = "airflow-results-provider xcom envelope v2"
+DOMAIN_LINK_REFERENCE = "airflow-results-provider result link reference v2"
+DOMAIN_STORED_RECORD = "airflow-results-provider stored record v1"
+#: Envelopes and link references of 0.1, signed with no domain: verified only to say so (never trusted).
+DOMAIN_NONE = ""
+
+
+def sign(record: Mapping[str, Any], signing_key: str | bytes, domain: str) -> str:
+    """HMAC-SHA256 (hex) of ``domain`` and ``record``'s canonical JSON."""
+    message = (domain.encode() + b"\n" if domain else b"") + canonical(record)
+    return hmac.new(key_bytes(signing_key), message, hashlib.sha256).hexdigest()
 
 
 def is_signature(value: Any) -> bool:
@@ -35,11 +45,15 @@ def is_signature(value: Any) -> bool:
     return isinstance(value, str) and len(value) == SIGNATURE_LENGTH and all(c in _HEX for c in value)
 
 
-def signature_matches(record: Mapping[str, Any], signing_key: str | bytes) -> bool:
-    """Whether ``record`` carries a valid ``hmac`` for ``signing_key`` (constant-time comparison); a malformed
-    ``hmac`` is simply not a match."""
+def signature_matches(record: Mapping[str, Any], signing_key: str | bytes, domain: str) -> bool:
+    """Whether ``record`` carries a valid ``hmac`` of type ``domain`` for ``signing_key`` (constant-time
+    comparison); a malformed ``hmac`` is simply not a match."""
     given = record.get("hmac")
-    return bool(signing_key) and is_signature(given) and hmac.compare_digest(given, sign(record, signing_key))
+    return (
+        bool(signing_key)
+        and is_signature(given)
+        and hmac.compare_digest(given, sign(record, signing_key, domain))
+    )
 
 
 #: Kinds of stored records a signature binds (domain separation: a cache entry never verifies as a checkpoint).
@@ -47,12 +61,10 @@ RECORD_RESULT = "result"
 RECORD_CACHE = "cache"
 RECORD_LOOP_STATE = "loop-state"
 RECORD_KINDS = (RECORD_RESULT, RECORD_CACHE, RECORD_LOOP_STATE)
-_RECORD_DOMAIN = "airflow-results-provider stored record v1"
 
 
 def _record_body(kind: str, uri: str, serializer: str, owner: Any, digests: list[str]) -> dict[str, Any]:
     return {
-        "domain": _RECORD_DOMAIN,
         "kind": kind,
         "uri": uri,
         "serializer": serializer,
@@ -68,7 +80,7 @@ def sign_record(
     the payload's full URI, its serializer and the owner recorded beside it."""
     digests = sorted(set(digests))
     body = _record_body(kind, uri, serializer, owner, digests)
-    return {"kind": kind, "sha256": digests, "hmac": sign(body, signing_key)}
+    return {"kind": kind, "sha256": digests, "hmac": sign(body, signing_key, DOMAIN_STORED_RECORD)}
 
 
 def signed_digests(
@@ -86,6 +98,6 @@ def signed_digests(
         return frozenset()
     body = _record_body(kind, uri, serializer, metadata.get("owner"), digests)
     given = signature.get("hmac")
-    if is_signature(given) and hmac.compare_digest(given, sign(body, signing_key)):
+    if is_signature(given) and hmac.compare_digest(given, sign(body, signing_key, DOMAIN_STORED_RECORD)):
         return frozenset(digests)
     return frozenset()

@@ -47,7 +47,7 @@ def sign_reference(ref: Mapping[str, Any], identity: Mapping[str, Any], signing_
     """``ref`` with an ``hmac`` over it and the task instance ``identity`` (unchanged without a key)."""
     signed = dict(ref)
     if signing_key:
-        signed["hmac"] = signing.sign(_signed_body(ref, identity), signing_key)
+        signed["hmac"] = signing.sign(_signed_body(ref, identity), signing_key, signing.DOMAIN_LINK_REFERENCE)
     return signed
 
 
@@ -55,7 +55,9 @@ def verify_reference(ref: Mapping[str, Any], identity: Mapping[str, Any], signin
     """Whether ``ref`` was signed with ``signing_key`` for the task instance ``identity``."""
     if not signing.is_signature(ref.get("hmac")):
         return False
-    return signing.signature_matches({**_signed_body(ref, identity), "hmac": ref["hmac"]}, signing_key)
+    return signing.signature_matches(
+        {**_signed_body(ref, identity), "hmac": ref["hmac"]}, signing_key, signing.DOMAIN_LINK_REFERENCE
+    )
 
 
 def attach(url: str, ref: Mapping[str, Any]) -> str:

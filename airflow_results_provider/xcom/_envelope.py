@@ -19,6 +19,7 @@ from airflow_results_provider.core.envelope import (
     is_envelope,
     looks_like_envelope,
     sign,
+    signed_by_earlier_version,
     verify,
 )
 from airflow_results_provider.core.keys import is_relative_key, is_url_spec
@@ -121,6 +122,12 @@ def _check_signature(envelope: Mapping[str, Any], signing_key: bytes) -> bool:
     if not is_envelope(envelope):
         raise UntrustedEnvelopeError(f"XCom row holds a malformed Result envelope: {_sample(envelope)}")
     signed = bool(signing_key) and "hmac" in envelope
+    if signed and signed_by_earlier_version(envelope, signing_key):
+        # 0.1.0 signed envelopes untyped: such a signature might be a link reference's. Unsigned rules apply.
+        log.info(
+            "XCom envelope for %s has an untyped (0.1) signature: treated as unsigned", describe(envelope)
+        )
+        return False
     if signed:
         verify(envelope, signing_key)
     return signed

@@ -11,10 +11,11 @@ import pytest
 
 from airflow_results_provider import config, index
 from airflow_results_provider.core import signing
-from airflow_results_provider.core.envelope import build_envelope
+from airflow_results_provider.core.envelope import build_envelope, verify
 from airflow_results_provider.exceptions import ResultConfigError, UntrustedEnvelopeError
 from airflow_results_provider.index import references
 from airflow_results_provider.results.local_result import LocalResult
+from airflow_results_provider.serializers import JSONSerializer
 from airflow_results_provider.xcom._envelope import open_envelope
 
 KEY = b"k" * 32
@@ -46,7 +47,7 @@ def envelope_row(written, **changes):
 
 @pytest.mark.parametrize("bad", BAD_HMACS, ids=["non-ascii", "10MB", "uppercase", "short", "int", "none"])
 def test_a_malformed_hmac_is_no_signature_and_never_an_error(written, bad):
-    assert not signing.signature_matches({"a": 1, "hmac": bad}, KEY)
+    assert not signing.signature_matches({"a": 1, "hmac": bad}, KEY, signing.DOMAIN_ENVELOPE)
     row = envelope_row(written, hmac=bad)
     record = index.record_from_row("d", "r", "t", -1, "return_value", json.dumps(row), signing_key=KEY)
     assert record is not None and not record.verified
@@ -78,7 +79,8 @@ def test_only_verified_https_urls_become_links(written, url):
         is None
     )
     signed = envelope_row(written, url=url)
-    signed["hmac"] = signing.sign(signed, KEY)  # even a key holder's row: never a non-https link
+    # even a key holder's row: never a non-https link
+    signed["hmac"] = signing.sign(signed, KEY, signing.DOMAIN_ENVELOPE)
     record = index.record_from_row("d", "r", "t", -1, "return_value", json.dumps(signed), signing_key=KEY)
     assert record.verified and record.url is None
     phishing = envelope_row(written, url="https://phish.example/", hmac="0" * 64)  # https, but forged
@@ -169,3 +171,33 @@ def test_secrets_are_masked_at_every_depth():
         deep = {"level": deep}
     for shown in (mask_sensitive(deep), make_preview(deep, 100_000), structured_preview(deep)):
         assert "hunter2" not in repr(shown)
+
+
+def test_signatures_are_typed_an_envelope_never_verifies_as_a_link_reference_or_back(tmp_path):
+    written = LocalResult(dir=tmp_path, location="x.pkl").write({"v": 1})
+    identity = {"dag_id": "d", "task_id": "t", "run_id": "r", "map_index": -1}
+    ref = references.build_reference(written, "checkpoint")
+    signed_ref = references.sign_reference(ref, identity, KEY)
+    assert references.verify_reference(signed_ref, identity, KEY)
+    # The same fields signed as an envelope (or with 0.1's untyped signature) do not verify as a reference.
+    for domain in (signing.DOMAIN_ENVELOPE, signing.DOMAIN_NONE):
+        body = {**ref, **identity, "map_index": None}
+        forged = {**ref, "hmac": signing.sign(body, KEY, domain)}
+        assert not references.verify_reference(forged, identity, KEY)
+    envelope = envelope_row(written)
+    as_reference = {**envelope, "hmac": signing.sign(envelope, KEY, signing.DOMAIN_LINK_REFERENCE)}
+    with pytest.raises(UntrustedEnvelopeError):
+        verify(as_reference, KEY)
+
+
+def test_an_envelope_signed_untyped_by_0_1_is_treated_as_unsigned(tmp_path):
+    written = LocalResult(dir=tmp_path, location="x.json", serializer=JSONSerializer()).write({"v": 1})
+    legacy = envelope_row(written)
+    legacy["hmac"] = signing.sign(legacy, KEY, signing.DOMAIN_NONE)
+    expected = {"dag_id": "d", "task_id": "t", "run_id": "r", "map_index": -1, "xcom_key": "return_value"}
+    with pytest.raises(UntrustedEnvelopeError, match="not signed"):
+        open_envelope(legacy, expected=expected, signing_key=KEY, trusted_stores=[written.store_spec()])
+    opened = open_envelope(
+        legacy, expected=expected, signing_key=KEY, trusted_stores=[written.store_spec()], allow_unsigned=True
+    )
+    assert not opened.signed
