@@ -119,9 +119,11 @@ RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "True",
     ),
     "allow_unsigned_pickle": _option(
-        "Load pickled payloads of XCom envelopes that carry no valid signature (e.g. written before signing was "
-        "enabled). Anyone who can write an XCom row (REST API, a task's return value) could then make a worker "
-        "unpickle a file from a trusted store: keep it False unless you migrate old rows.",
+        "Load pickled payloads that carry no valid signature: of XCom envelopes (e.g. written before signing was "
+        "enabled) and of stored records (checkpoints, targets, cache entries, loop state written by earlier "
+        "versions or under another key), each read logged as a warning. Anyone who can write an XCom row or the "
+        "store could then get code run on a worker: keep it False, and sign old records once with "
+        "``airflow results sign`` instead.",
         "boolean",
         "False",
         "True",

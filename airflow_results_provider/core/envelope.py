@@ -89,7 +89,7 @@ def sign(envelope: Mapping[str, Any], signing_key: str | bytes) -> str:
 
 
 def signed_by_earlier_version(envelope: Mapping[str, Any], signing_key: str | bytes) -> bool:
-    """Whether ``envelope`` carries a 0.1 signature (no type): valid then, treated as unsigned now."""
+    """Whether ``envelope`` carries an untyped signature (earlier builds): valid then, treated as unsigned now."""
     return signing.signature_matches(envelope, signing_key, signing.DOMAIN_NONE)
 
 

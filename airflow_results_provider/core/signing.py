@@ -29,7 +29,7 @@ def key_bytes(signing_key: str | bytes) -> bytes:
 DOMAIN_ENVELOPE = "airflow-results-provider xcom envelope v2"
 DOMAIN_LINK_REFERENCE = "airflow-results-provider result link reference v2"
 DOMAIN_STORED_RECORD = "airflow-results-provider stored record v1"
-#: Envelopes and link references of 0.1, signed with no domain: verified only to say so (never trusted).
+#: Envelopes and link references of earlier builds, signed with no domain: verified only to say so (never trusted).
 DOMAIN_NONE = ""
 
 

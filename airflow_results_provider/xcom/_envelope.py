@@ -123,9 +123,10 @@ def _check_signature(envelope: Mapping[str, Any], signing_key: bytes) -> bool:
         raise UntrustedEnvelopeError(f"XCom row holds a malformed Result envelope: {_sample(envelope)}")
     signed = bool(signing_key) and "hmac" in envelope
     if signed and signed_by_earlier_version(envelope, signing_key):
-        # 0.1.0 signed envelopes untyped: such a signature might be a link reference's. Unsigned rules apply.
+        # Development builds before typed signatures signed untyped: such a signature might be a link reference's.
         log.info(
-            "XCom envelope for %s has an untyped (0.1) signature: treated as unsigned", describe(envelope)
+            "XCom envelope for %s has an untyped signature (an earlier build): treated as unsigned",
+            describe(envelope),
         )
         return False
     if signed:
