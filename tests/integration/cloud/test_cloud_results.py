@@ -88,6 +88,49 @@ class CloudSpecifics:
             assert read.value["round"] == round_ and "pending" not in read.metadata
         assert make_result().exists("shared.pkl.lock") is False  # every lease released
 
+    def test_a_reader_never_fails_while_eight_writers_overwrite(self, make_result):
+        """Issue 21, finding 3: one reader during 8 writers x 20 rounds on one key sees one writer's whole value
+        every time (commits are serialized by the lease; a read that raced a commit reads again), never an
+        error. gcp-storage-emulator ignores preconditions (no lease), so there one writer races the reader."""
+        import threading
+
+        writers = 1 if self.emulator_ignores_preconditions else 8
+        rounds = 20
+        make_result(location="contended.pkl").write({"writer": -1, "round": -1})
+        done = threading.Event()
+        errors: list[BaseException] = []
+        seen: list[tuple[int, int]] = []
+
+        def write(index: int) -> None:
+            result = make_result(location="contended.pkl")
+            try:
+                for round_ in range(rounds):
+                    result.write({"writer": index, "round": round_, "pad": os.urandom(2048)})
+            except BaseException as exc:
+                errors.append(exc)
+
+        def read() -> None:
+            result = make_result()
+            while not done.is_set():
+                try:
+                    value = result.read("contended.pkl").value
+                    seen.append((value["writer"], value["round"]))
+                except BaseException as exc:
+                    errors.append(exc)
+
+        reader = threading.Thread(target=read)
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+        reader.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done.set()
+        reader.join()
+        assert errors == [], f"{len(errors)} errors in {len(seen)} reads: {errors[:3]!r}"
+        assert len(seen) > 10 and len(set(seen)) > 2  # the reader saw the value change while writers ran
+        assert make_result().read("contended.pkl").value["round"] == rounds - 1
+
     def test_an_expired_lease_of_a_dead_writer_is_broken(self, make_result):
         import json as json_
         import time as time_
@@ -104,12 +147,21 @@ class CloudSpecifics:
             with pytest.raises(InvalidLocationError):
                 make_result(location=bad).write(1)
 
-    def test_a_payload_without_metadata_is_read_unverified(self, make_result):
-        from airflow_results_provider.serializers import PickleSerializer
+    def test_a_payload_without_metadata_reads_as_json_and_as_a_pickle_once_signed(self, make_result):
+        from airflow_results_provider.exceptions import UnsignedRecordError
+        from airflow_results_provider.index.resign import sign_stores
+        from airflow_results_provider.serializers import JSONSerializer, PickleSerializer
 
         result = make_result()
-        self.put_raw(result, "legacy.pkl", PickleSerializer().serialize({"old": 1}))
-        assert result.read("legacy.pkl").value == {"old": 1}
+        self.put_raw(result, "legacy.json", b'{"old": 1}')
+        as_json = make_result(serializer=JSONSerializer())
+        assert as_json.read("legacy.json").value == {"old": 1}  # nothing to verify, nothing that runs code
+        self.put_raw(result, "legacy/old.pkl", PickleSerializer().serialize({"old": 1}))
+        with pytest.raises(UnsignedRecordError):
+            result.read("legacy/old.pkl")
+        plan = sign_stores([result.store_spec()], prefix="legacy/", bare_serializer="pickle", dry_run=False)
+        assert (plan.signed, plan.errors) == (1, [])
+        assert result.read("legacy/old.pkl").value == {"old": 1}
 
     def test_large_values_stream_in_parts(self, make_result):
         result = make_result(location="big.bin")
