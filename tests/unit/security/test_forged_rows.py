@@ -179,7 +179,7 @@ def test_signatures_are_typed_an_envelope_never_verifies_as_a_link_reference_or_
     ref = references.build_reference(written, "checkpoint")
     signed_ref = references.sign_reference(ref, identity, KEY)
     assert references.verify_reference(signed_ref, identity, KEY)
-    # The same fields signed as an envelope (or with 0.1's untyped signature) do not verify as a reference.
+    # The same fields signed as an envelope (or with the untyped signature of earlier builds) do not verify as a reference.
     for domain in (signing.DOMAIN_ENVELOPE, signing.DOMAIN_NONE):
         body = {**ref, **identity, "map_index": None}
         forged = {**ref, "hmac": signing.sign(body, KEY, domain)}
@@ -190,7 +190,7 @@ def test_signatures_are_typed_an_envelope_never_verifies_as_a_link_reference_or_
         verify(as_reference, KEY)
 
 
-def test_an_envelope_signed_untyped_by_0_1_is_treated_as_unsigned(tmp_path):
+def test_an_envelope_signed_untyped_by_an_earlier_build_is_treated_as_unsigned(tmp_path):
     written = LocalResult(dir=tmp_path, location="x.json", serializer=JSONSerializer()).write({"v": 1})
     legacy = envelope_row(written)
     legacy["hmac"] = signing.sign(legacy, KEY, signing.DOMAIN_NONE)

@@ -134,7 +134,8 @@ def test_signed_envelope_verifies():
     assert set(signed) == set(envelope()) | {"hmac"}
     body = {k: v for k, v in signed.items() if k != "hmac"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    assert signed["hmac"] == hmac.new(KEY.encode(), canonical, hashlib.sha256).hexdigest()
+    typed = b"airflow-results-provider xcom envelope v2\n" + canonical  # the envelope domain, then the body
+    assert signed["hmac"] == hmac.new(KEY.encode(), typed, hashlib.sha256).hexdigest()
     assert signed["hmac"] == sign(signed, KEY) == sign(body, KEY)  # the hmac field is not signed
     verify(signed, KEY)
     verify(dict(reversed(list(signed.items()))), KEY)  # key order does not matter
