@@ -19,6 +19,10 @@ MASK = "***"
 #: Items kept per container and levels walked by :func:`mask_sensitive` (the structured preview's bounds).
 MAX_ITEMS = 20
 MAX_DEPTH = 4
+#: Values a masked copy holds at most (containers and scalars, all levels): what a page renders stays small.
+MAX_NODES = 1000
+#: Characters of one string a masked copy keeps.
+MAX_STRING = 4000
 
 
 def is_sensitive(key: Any) -> bool:
@@ -27,18 +31,38 @@ def is_sensitive(key: Any) -> bool:
 
 
 def mask_sensitive(value: Any, depth: int = 0) -> Any:
-    """A bounded copy of ``value`` with the values of secret-looking keys replaced by :data:`MASK`; containers
-    deeper than :data:`MAX_DEPTH` are cut to ``"…"`` (never shown unmasked)."""
-    if depth > MAX_DEPTH:
-        return "…" if isinstance(value, (Mapping, list, tuple)) else value
+    """A bounded copy of ``value`` with the values of secret-looking keys replaced by :data:`MASK`: at most
+    :data:`MAX_ITEMS` items per container, :data:`MAX_NODES` values in all and :data:`MAX_STRING` characters per
+    string; containers deeper than :data:`MAX_DEPTH` or past the node budget are cut to ``"…"`` (never shown
+    unmasked)."""
+    return _masked(value, depth, [MAX_NODES])
+
+
+def _masked(value: Any, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        return f"{value[:MAX_STRING]}… ({len(value) - MAX_STRING:,} more characters)"
+    if not isinstance(value, (Mapping, list, tuple)):
+        return value
+    if depth > MAX_DEPTH or budget[0] <= 0:
+        return "…"
     if isinstance(value, Mapping):
-        return {
-            k: (MASK if is_sensitive(k) else mask_sensitive(v, depth + 1))
-            for k, v in list(value.items())[:MAX_ITEMS]
-        }
-    if isinstance(value, (list, tuple)):
-        return type(value)(mask_sensitive(v, depth + 1) for v in value[:MAX_ITEMS])
-    return value
+        out = {}
+        for k, v in list(value.items())[:MAX_ITEMS]:
+            if budget[0] <= 0:
+                break
+            if is_sensitive(k):
+                budget[0] -= 1
+                out[k] = MASK
+            else:
+                out[k] = _masked(v, depth + 1, budget)
+        return out
+    items = []
+    for v in value[:MAX_ITEMS]:
+        if budget[0] <= 0:
+            break
+        items.append(_masked(v, depth + 1, budget))
+    return type(value)(items)
 
 
 def airflow_redact(text: str) -> str:

@@ -201,3 +201,32 @@ def test_an_envelope_signed_untyped_by_an_earlier_build_is_treated_as_unsigned(t
         legacy, expected=expected, signing_key=KEY, trusted_stores=[written.store_spec()], allow_unsigned=True
     )
     assert not opened.signed
+
+
+def test_a_json_payload_shown_on_the_results_page_is_bounded_at_every_level(tmp_path):
+    # ui_load_preview: a payload 300 levels deep, 20 x 20 x 20 wide or one 1 MiB string gives a bounded, masked
+    # tree (8,000 values before the node budget; a 1 MiB string in full).
+    from airflow_results_provider.core import masking
+    from airflow_results_provider.index.stores import load_json_preview
+
+    def nodes(value):
+        if isinstance(value, dict):
+            return 1 + sum(nodes(v) for v in value.values())
+        if isinstance(value, list):
+            return 1 + sum(nodes(v) for v in value)
+        return 1
+
+    deep: object = {"password": "hunter2"}
+    for _ in range(300):
+        deep = [deep, {"api_key": "k"}]
+    wide = [{"token": "t", **{f"k{j}": list(range(20)) for j in range(20)}} for _ in range(2_000)]
+    for value in (deep, wide, "x" * (1 << 20)):
+        written = LocalResult(dir=tmp_path, location="v.json", serializer=JSONSerializer()).write(value)
+        record = index.record_from_row(
+            "d", "r", "t", -1, "return_value", json.dumps(envelope_row(written)), signing_key=KEY
+        )
+        shown = load_json_preview(record, 64 << 20)
+        assert shown is not None
+        assert nodes(shown) <= masking.MAX_NODES + 1
+        assert len(json.dumps(shown)) < 40_000
+        assert "hunter2" not in json.dumps(shown) and '"k"' not in json.dumps(shown)
