@@ -112,6 +112,12 @@ def check_identity(envelope: Mapping[str, Any], expected: Mapping[str, Any]) -> 
                 f"XCom envelope for {describe(envelope)} was written for {field} {envelope.get(field)!r} but "
                 f"the row pulled is {field} {want!r}: an envelope copied from another row is refused"
             )
+    allowed = expected.get("task_ids")
+    if allowed is not None and envelope.get("task_id") not in allowed:
+        raise UntrustedEnvelopeError(
+            f"XCom envelope for {describe(envelope)} was written for task {envelope.get('task_id')!r}, which is "
+            f"not upstream of the task reading it ({', '.join(sorted(allowed))}): refused"
+        )
     if "map_index" in expected and expected["map_index"] is not None:
         want, got = map_index_or_none(expected["map_index"]), map_index_or_none(envelope.get("map_index"))
         if want != got:

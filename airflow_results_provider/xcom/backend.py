@@ -277,7 +277,8 @@ def _envelope(
 
 def _expected_identity(row: Any) -> dict[str, Any]:
     """What the envelope in ``row`` must have been signed for: the row being pulled (known to get_one/get_all/
-    delete), else the running task's DAG and run (a lazy sequence read by a mapped task of the same run)."""
+    delete), else the running task's DAG and run and one of its upstream tasks (a lazy sequence of an upstream
+    mapped task, read by a task of the same run)."""
     expected = dict(_ROW.get() or {})
     if not expected:
         try:
@@ -285,6 +286,10 @@ def _expected_identity(row: Any) -> dict[str, Any]:
 
             context = get_current_context()
             expected = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"]}
+            # A lazy sequence is an XComArg of an upstream task: the envelope must be one of theirs.
+            upstream = getattr(context.get("task"), "upstream_task_ids", None)
+            if upstream:
+                expected["task_ids"] = frozenset(upstream)
         except Exception:  # outside a task (e.g. tests calling the backend directly): nothing to compare
             expected = {}
     if getattr(row, "key", None) is not None:

@@ -197,3 +197,26 @@ def test_describe():
     )
     assert describe(envelope(map_index=0)).startswith("task etl.extract[0], ")
     assert describe({}) == "task None.None, run None, location None"
+
+
+def test_a_lazy_sequence_item_must_come_from_an_upstream_task_of_the_same_run(monkeypatch):
+    """A mapped task's lazy sequence knows no row identity: the running task's DAG, run and upstream tasks
+    bind it, so a row of that upstream holding another task's signed envelope (same run) is refused."""
+    import types
+
+    import airflow.sdk
+
+    from airflow_results_provider.core.envelope import check_identity
+    from airflow_results_provider.exceptions import UntrustedEnvelopeError
+    from airflow_results_provider.xcom.backend import _expected_identity
+
+    task = types.SimpleNamespace(upstream_task_ids={"make_rows"})
+    context = {"dag": types.SimpleNamespace(dag_id="d"), "run_id": "r", "task": task}
+    monkeypatch.setattr(airflow.sdk, "get_current_context", lambda: context)
+    expected = _expected_identity(types.SimpleNamespace(value=None))
+    assert expected == {"dag_id": "d", "run_id": "r", "task_ids": frozenset({"make_rows"})}
+    check_identity({"dag_id": "d", "run_id": "r", "task_id": "make_rows", "map_index": 3}, expected)
+    with pytest.raises(UntrustedEnvelopeError, match="not upstream"):
+        check_identity({"dag_id": "d", "run_id": "r", "task_id": "secrets_task"}, expected)
+    with pytest.raises(UntrustedEnvelopeError, match="run_id"):
+        check_identity({"dag_id": "d", "run_id": "older", "task_id": "make_rows"}, expected)
