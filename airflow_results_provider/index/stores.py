@@ -49,10 +49,11 @@ class KeyReferences:
     sequence_prefixes: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, record: Record) -> None:
-        """Note that ``record``'s row refers to its key (and, for a chunked list, everything under it)."""
+        """Note that ``record``'s row refers to its key (and, for a verified chunked list, everything under it:
+        a forged row cannot shield a whole prefix from gc; unsigned chunks are never orphans anyway)."""
         for alias in store_aliases(record.store or ""):
             self.keys.setdefault(alias, set()).add(record.key or "")
-            if record.kind == "sequence":
+            if record.kind == "sequence" and record.verified:
                 self.sequence_prefixes.setdefault(alias, []).append(f"{record.key}/")
 
     def refers_to(self, record: Record) -> bool:

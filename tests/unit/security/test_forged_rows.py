@@ -230,3 +230,22 @@ def test_a_json_payload_shown_on_the_results_page_is_bounded_at_every_level(tmp_
         assert nodes(shown) <= masking.MAX_NODES + 1
         assert len(json.dumps(shown)) < 40_000
         assert "hunter2" not in json.dumps(shown) and '"k"' not in json.dumps(shown)
+
+
+def test_a_forged_row_cannot_shield_a_prefix_from_gc(written):
+    from airflow_results_provider.index.stores import KeyReferences
+
+    def sequence_row(hmac_value=None):
+        row = envelope_row(written, kind="sequence", chunks=2, key="xcom")
+        row.pop("hmac")
+        row["hmac"] = hmac_value or signing.sign(row, KEY, signing.DOMAIN_ENVELOPE)
+        return index.record_from_row("d", "r", "t", -1, "return_value", json.dumps(row), signing_key=KEY)
+
+    forged, genuine = sequence_row("0" * 64), sequence_row()
+    assert not forged.verified and genuine.verified
+    for record, shields in ((forged, False), (genuine, True)):
+        references = KeyReferences()
+        references.add(record)
+        keys, prefixes = references.referenced({written.store_spec()})
+        assert "xcom" in keys  # its own key is always kept
+        assert bool(prefixes and "xcom/anything.pkl".startswith(prefixes)) is shields
