@@ -189,6 +189,32 @@ def envelope_signing_key() -> bytes:
     return hmac.new(shared.encode(), _DERIVATION_LABEL, hashlib.sha256).digest()
 
 
+@functools.cache
+def signing_key_is_per_process() -> bool:
+    """Whether the signing key comes from an ``[api] secret_key`` Airflow made up for this process (none is
+    configured: no env var, no airflow.cfg), so no other process can verify what this one signs."""
+    if signing_key():
+        return False
+    try:
+        import airflow.configuration as airflow_configuration
+    except ImportError:
+        return False
+    made_up = getattr(airflow_configuration, "SECRET_KEY", None)
+    return bool(made_up) and _api_secret_key() == made_up
+
+
+#: What to tell someone whose records or envelopes do not verify because the key is made up per process.
+PER_PROCESS_KEY_HINT = (
+    " [api] secret_key is not configured, so Airflow made one up for this process and other processes sign "
+    "with another: set [results] signing_key (or [api] secret_key) to the same value on every component."
+)
+
+
+def per_process_key_hint() -> str:
+    """:data:`PER_PROCESS_KEY_HINT` when it applies, else ``""``."""
+    return PER_PROCESS_KEY_HINT if signing_key_is_per_process() else ""
+
+
 def _api_secret_key() -> str:
     try:
         from airflow.configuration import conf
@@ -258,6 +284,7 @@ _GETTERS: tuple[Any, ...] = (
     allow_unsigned_pickle,
     allow_unsigned_envelopes,
     envelope_signing_key,
+    signing_key_is_per_process,
     ui_load_preview,
     ui_preview_max_bytes,
 )

@@ -23,6 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests.local_servers
 from tests import local_servers
 
+# Every process of a benchmark is one deployment: one signing key (Airflow makes one up per process).
+os.environ.setdefault("AIRFLOW__API__SECRET_KEY", "bench-deployment-key")
+
 
 def main() -> None:
     import logging

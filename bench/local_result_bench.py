@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+# Every process of a benchmark is one deployment: one signing key (Airflow makes one up per process).
+os.environ.setdefault("AIRFLOW__API__SECRET_KEY", "bench-deployment-key")
+
 STEP = r"""
 import json, os, resource, sys, time
 

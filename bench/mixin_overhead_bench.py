@@ -14,6 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# Every process of a benchmark is one deployment: one signing key (Airflow makes one up per process).
+os.environ.setdefault("AIRFLOW__API__SECRET_KEY", "bench-deployment-key")
+
 DAG_SOURCE = """
 from airflow.sdk import DAG
 from airflow.providers.standard.operators.python import PythonOperator

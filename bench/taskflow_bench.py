@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# Every process of a benchmark is one deployment: one signing key (Airflow makes one up per process).
+os.environ.setdefault("AIRFLOW__API__SECRET_KEY", "bench-deployment-key")
+
 DAGS = """
 import os
 from airflow.sdk import DAG, task

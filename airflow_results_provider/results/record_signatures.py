@@ -65,4 +65,5 @@ def loadable_digests(
         "so it was not loaded (an unsigned pickle can run code, an unsigned loop state redirect a read). Records "
         "written by earlier versions or under another key: re-sign them with `airflow results sign` once you "
         "trust the store, or set [results] allow_unsigned_pickle = True (unsafe)."
+        + config.per_process_key_hint()
     )

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from airflow_results_provider import config
 from airflow_results_provider.core.envelope import (
     MARKER,
     VERSION,
@@ -130,7 +131,13 @@ def _check_signature(envelope: Mapping[str, Any], signing_key: bytes) -> bool:
         )
         return False
     if signed:
-        verify(envelope, signing_key)
+        try:
+            verify(envelope, signing_key)
+        except UntrustedEnvelopeError as exc:
+            hint = config.per_process_key_hint()
+            if hint:
+                raise UntrustedEnvelopeError(f"{exc}.{hint}") from exc
+            raise
     return signed
 
 

@@ -112,3 +112,29 @@ def _dying_payload_commit():
 def test_json_records_keep_working_unsigned(tmp_path):
     (tmp_path / "x.json").write_text('{"v": 1}')
     assert LocalResult(dir=tmp_path, serializer=JSONSerializer()).read("x.json").value == {"v": 1}
+
+
+def test_a_key_airflow_made_up_for_one_process_is_named_in_the_error(tmp_path, monkeypatch):
+    # No [results] signing_key and no configured [api] secret_key: Airflow makes one up per process, so
+    # another process cannot verify what this one signed; the error says so and how to fix it.
+    import airflow.configuration
+
+    LocalResult(dir=tmp_path, location="x.pkl").write({"v": 1})
+    monkeypatch.delenv("AIRFLOW__API__SECRET_KEY")
+    get = airflow.configuration.conf.get
+
+    def made_up(section, option, *args, **kwargs):
+        if (section, option) == ("api", "secret_key"):
+            return airflow.configuration.SECRET_KEY  # what Airflow falls back to when nothing is configured
+        return get(section, option, *args, **kwargs)
+
+    monkeypatch.setattr(airflow.configuration.conf, "get", made_up)
+    config.clear_cache()
+    try:
+        assert config.signing_key_is_per_process()
+        with pytest.raises(UnsignedRecordError, match="made one up for this process"):
+            LocalResult(dir=tmp_path).read("x.pkl")
+    finally:
+        monkeypatch.undo()
+        config.clear_cache()
+    assert not config.signing_key_is_per_process()
