@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import threading
 import time
 import uuid
@@ -39,6 +40,10 @@ from airflow_results_provider.serializers.base import Serializer
 LOCK_SUFFIX = ".lock"
 #: Seconds a commit lease lives (a commit takes a few requests; a killed writer's lease expires after this).
 LOCK_TTL = 30.0
+log = logging.getLogger(__name__)
+
+#: Reads of one object before a provider failure mid-body is reported (a read is cheap to repeat).
+READ_ATTEMPTS = 3
 #: Actions whose failure leaves the previous payload in place and is reported as ResultWriteError.
 _WRITE_ACTIONS = frozenset(
     {
@@ -253,7 +258,20 @@ class BucketResult(StorageResult):
         raise NotImplementedError
 
     def read(self, location: str, *, sha256: str | None = None) -> Result:
-        """:meth:`Result.read`; an empty object (0 bytes) reads as ``None``, as Prefect's GCS/Azure Results did."""
+        """:meth:`Result.read`; an empty object (0 bytes) reads as ``None``, as Prefect's GCS/Azure Results did.
+
+        A read the provider broke off (a reset, a truncated or stalled body, retries exhausted: a plain
+        :class:`ResultError`) is read again, :data:`READ_ATTEMPTS` times in all."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return self._read_or_empty(location, sha256)
+            except ResultError as exc:
+                if type(exc) is not ResultError or attempt == READ_ATTEMPTS:
+                    raise
+                log.warning("%s (attempt %d of %d); reading it again", exc, attempt, READ_ATTEMPTS)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_or_empty(self, location: str, sha256: str | None) -> Result:
         try:
             return super().read(location, sha256=sha256)
         except (SerializationError, UnsignedRecordError):  # an empty object holds no code
@@ -303,7 +321,8 @@ class BucketResult(StorageResult):
 
     @contextmanager
     def open_reader(self, location: str) -> Iterator[IO[bytes]]:
-        stream = self._open_key_reader(self.key(location))
+        key = self.key(location)
+        stream = _GuardedStream(self._open_key_reader(key), lambda exc: self._fail(exc, key, "read"))
         try:
             yield stream
         finally:
@@ -333,6 +352,36 @@ class BucketResult(StorageResult):
         base = f"{self.prefix}/" if self.prefix else ""
         for key, size, modified in self._list_keys(base + prefix):
             yield StoredObject(key[len(base) :], size or 0, modified)
+
+
+class _GuardedStream:
+    """A provider's payload stream whose failures mid-body (a reset, a truncated or stalled body, the client's
+    retries exhausted) surface as the store's typed read error, never as an SDK exception."""
+
+    def __init__(self, stream: Any, fail: Callable[[Exception], Exception]) -> None:
+        self._stream = stream
+        self._fail = fail
+        if hasattr(stream, "readinto"):
+            self.readinto = self._readinto
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read() if size is None or size < 0 else self._stream.read(size)
+        except ResultError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    def _readinto(self, buffer: Any) -> int:
+        try:
+            return self._stream.readinto(buffer)
+        except ResultError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _lease(data: bytes | None) -> dict[str, Any] | None:

@@ -15,7 +15,12 @@ from airflow_results_provider.serializers.base import Serializer
 
 
 def _error_code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    """The S3 error code of a botocore ``ClientError``; ``""`` for errors with no response (connection reset,
+    timeout: their ``response`` is ``None``)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str((response.get("Error") or {}).get("Code", ""))
 
 
 class S3Result(BucketResult):
