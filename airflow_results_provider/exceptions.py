@@ -37,7 +37,8 @@ class SerializationError(ResultError, ValueError):
 
 class ResultWriteError(ResultError, OSError):
     """Storing a payload failed (disk full, read-only file system, permission denied, store unreachable); the
-    previous payload at that location is intact."""
+    location holds a whole value with its metadata: the previous one, or the new one when the store applied the
+    write but its answer was lost."""
 
 
 class ResultConfigError(ResultError, ValueError):
