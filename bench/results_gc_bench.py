@@ -30,7 +30,7 @@ with create_session() as session:  # warm: imports and the DB connection
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 commands.gc_results(Namespace(store=[sys.argv[1]], older_than=None, keep_last=None, no_orphans=False,
-                              include_checkpoints=False, yes=sys.argv[2] == "yes"))
+                              include_checkpoints=False, yes=sys.argv[2] == "yes", grace="0s"))
 elapsed = time.perf_counter() - start
 print(json.dumps({"seconds": elapsed, "rss_before_mb": before / 1024,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -38,13 +38,15 @@ print(json.dumps({"seconds": elapsed, "rss_before_mb": before / 1024,
 
 
 def populate(store: Path, objects: int, env: dict[str, str]) -> None:
-    """N payloads with sidecars, 1 in 100 referenced by an XCom envelope row."""
+    """N payloads the XCom backend wrote (signed sidecars saying ``owner: xcom``), 1 in 100 referenced by an
+    XCom envelope row: the other 99 are orphans."""
     code = r"""
-import json, sys
+import hashlib, json, sys
 from pathlib import Path
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from airflow_results_provider import config
+from airflow_results_provider.core.signing import sign_record
 from airflow_results_provider.xcom._envelope import build_envelope
 store, n = Path(sys.argv[1]), int(sys.argv[2])
 key = config.envelope_signing_key()
@@ -52,8 +54,13 @@ rows = []
 for i in range(n):
     d = store / "xcom" / f"dag{i % 50}" / f"run{i // 1000}"
     d.mkdir(parents=True, exist_ok=True)
-    (d / f"t{i}.json").write_bytes(b'{"i": %d}' % i)
-    meta = {"result": "LocalResult", "location": (d / f"t{i}.json").as_uri(), "serializer": "json", "size": 9}
+    payload = b'{"i": %d}' % i
+    (d / f"t{i}.json").write_bytes(payload)
+    uri, digest = (d / f"t{i}.json").as_uri(), hashlib.sha256(payload).hexdigest()
+    meta = {"result": "LocalResult", "location": uri, "serializer": "json", "size": len(payload), "sha256": digest,
+            "owner": "xcom"}
+    meta["signature"] = sign_record(kind="result", uri=uri, serializer="json", owner="xcom", digests=[digest],
+                                    signing_key=key)
     (d / f"t{i}.json.meta.json").write_text(json.dumps(meta))
     if i % 100 == 0:
         rel = str((d / f"t{i}.json").relative_to(store))
