@@ -334,9 +334,12 @@ class BucketResult(StorageResult):
         return self._head(self.key(location))
 
     def delete_payload(self, location: str) -> bool:
+        # Payload first: a delete killed midway leaves a sidecar gc lists and finishes, never a bare payload
+        # nothing lists (and that would read as unsigned).
         key = self.key(location)
+        deleted = self._delete_key(key)
         self._delete_key(key + METADATA_SUFFIX)
-        return self._delete_key(key)
+        return deleted
 
     def read_metadata(self, location: str) -> dict[str, Any] | None:
         data = self._get_small(self.key(location) + METADATA_SUFFIX)

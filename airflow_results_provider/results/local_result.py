@@ -317,11 +317,17 @@ class LocalResult(StorageResult):
     def delete_payload(self, location: str) -> bool:
         path = self.path(location)
         try:
+            # Payload first: a delete killed midway leaves a sidecar gc lists and finishes, never a bare payload.
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                deleted = False
+            else:
+                deleted = True
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path + METADATA_SUFFIX)
-            os.unlink(path)
-        except FileNotFoundError:
-            return False
+            if not deleted:
+                return False
         except OSError as exc:
             raise ResultError(f"Cannot delete the result at {self.uri(location)}: {exc}") from exc
         return True
