@@ -240,7 +240,36 @@ def verified_source(
         if digest not in accepted:
             raise mismatch(digest, size)
         spool.seek(0)
-        yield VerifiedSource(spool, digest, size)  # type: ignore[arg-type]
+        yield VerifiedSource(_SpoolReader(spool), digest, size)  # type: ignore[arg-type]
+
+
+class _SpoolReader(io.RawIOBase):
+    """A full ``io`` reader over a ``SpooledTemporaryFile`` (which on Python 3.10 has no ``readable`` or
+    ``readinto``, so ``io.BufferedReader`` cannot wrap it)."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        super().__init__()
+        self._spool = spool
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._spool.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._spool.tell()
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        if hasattr(self._spool, "readinto"):  # Python >= 3.11: no copy
+            return self._spool.readinto(view)
+        chunk = self._spool.read(len(view))
+        view[: len(chunk)] = chunk
+        return len(chunk)
 
 
 class ForwardOnlyReader(io.RawIOBase):
