@@ -34,6 +34,10 @@ _LAZY: dict[str, str] = {
     "ResultMixin": "airflow_results_provider.operators.mixin",
     "Loop": "airflow_results_provider.looping",
     "LOOP": "airflow_results_provider.looping",
+    # results as assets
+    "result_asset": "airflow_results_provider.operators.assets",
+    "load_result": "airflow_results_provider.operators.assets",
+    "triggering_result": "airflow_results_provider.operators.assets",
     # errors
     "ResultError": "airflow_results_provider.exceptions",
     "ResultNotImplementedError": "airflow_results_provider.exceptions",
@@ -71,6 +75,7 @@ if TYPE_CHECKING:
     )
     from airflow_results_provider.looping import LOOP, Loop
     from airflow_results_provider.operators import ResultMixin
+    from airflow_results_provider.operators.assets import load_result, result_asset, triggering_result
     from airflow_results_provider.results import (
         ConstantResult,
         InlineResult,

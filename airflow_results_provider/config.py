@@ -59,6 +59,12 @@ def checkpointing() -> bool:
 
 
 @functools.cache
+def assets() -> bool:
+    """``[results] assets``: every checkpointed task's result is an Airflow asset (unless ``asset=False``)."""
+    return _as_bool("assets", _raw("assets"))
+
+
+@functools.cache
 def default_result() -> str:
     """``[results] default_result``: URL or ``module:attr`` of the default store ("" = LocalResult)."""
     return _raw("default_result").strip()
@@ -271,6 +277,7 @@ _GETTERS: tuple[Any, ...] = (
     distributed_executor,
     common_io_xcom_path,
     checkpointing,
+    assets,
     default_result,
     local_dir,
     inline_max_bytes,

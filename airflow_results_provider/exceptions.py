@@ -50,6 +50,12 @@ class UntrustedEnvelopeError(ResultIntegrityError):
     (signature, identity, store, key, serializer): nothing was read, imported or unpickled."""
 
 
+class UntrustedAssetEventError(ResultIntegrityError):
+    """An asset event handed to ``load_result`` fails the checks made before touching storage (a producer's
+    signature over its ``extra``, the asset it was emitted for, the producing task, store, key, serializer):
+    nothing was read, imported or unpickled."""
+
+
 class UnsignedRecordError(ResultIntegrityError):
     """A stored record whose serializer can run code (pickle) is not signed, for this kind of record and this
     location, with the deployment's key: it was not loaded. For a target or cache this is a miss."""
@@ -84,6 +90,7 @@ __all__ = [
     "ResultTooLargeError",
     "ResultWriteError",
     "SerializationError",
+    "UntrustedAssetEventError",
     "UntrustedEnvelopeError",
     "missing_extra_error",
 ]

@@ -34,6 +34,16 @@ RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "True",
         "False",
     ),
+    "assets": _option(
+        "Make every checkpointed task's result an Airflow asset (as ``asset=True`` on each task does): the "
+        "task's outlets get the asset ``airflow-results://<dag_id>/<task_id>`` and each checkpoint write emits "
+        "an asset event describing the stored value, so DAGs can be scheduled on it. A task's ``asset=False`` "
+        "wins. See docs/assets-and-lineage.md.",
+        "boolean",
+        "False",
+        "True",
+        version_added="0.2.0",
+    ),
     "default_result": _option(
         "Where checkpoints go when a task gives no ``result=``. A URL (``file:///data/results``, "
         "``s3://bucket/prefix``, ``gs://bucket/prefix``, ``abfs://container/prefix``) or ``module:attribute`` "

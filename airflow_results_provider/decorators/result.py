@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
-from airflow.sdk.bases.decorator import task_decorator_factory
+from airflow.sdk.bases.decorator import _TaskDecorator, task_decorator_factory
 
+from airflow_results_provider.operators.assets import check_asset_option, declare_result_asset
 from airflow_results_provider.operators.mixin import ResultMixin
 
 #: Built-in types no Asset can be an instance of.
@@ -25,17 +27,45 @@ class _ResultDecoratedOperator(ResultMixin, _PythonDecoratedOperator):
         return super()._handle_output(return_value)
 
 
+class _ResultTaskDecorator(_TaskDecorator):
+    """Airflow's TaskFlow decorator object, whose ``.expand()`` also puts the task's result asset (``asset=``) in
+    the outlets of the mapped task: its operator's ``__init__`` only runs when a map index runs, and the
+    dag-processor must see the asset when it parses the DAG."""
+
+    def _expand(self, expand_input: Any, *, strict: bool) -> Any:
+        output = super()._expand(expand_input, strict=strict)
+        asset = self.kwargs.get("asset")
+        check_asset_option(asset, self.kwargs.get("result"), output.operator.task_id)
+        declare_result_asset(output.operator, asset)
+        return output
+
+
+def _with_result_assets(decorator: Any) -> Any:
+    # task_decorator_factory builds a plain _TaskDecorator (its kwargs, its validation); ours only adds _expand.
+    if type(decorator) is _TaskDecorator:
+        decorator.__class__ = _ResultTaskDecorator
+    return decorator
+
+
 def result_task(
     python_callable: Callable | None = None,
     multiple_outputs: bool | None = None,
     **kwargs: Any,
 ):
-    """``@task.result(result=..., target=..., checkpoint=..., cache_for=...)``; also ``.expand()`` and
-    ``multiple_outputs`` like ``@task``.
+    """``@task.result(result=..., target=..., checkpoint=..., cache_for=..., asset=...)``; also ``.expand()``
+    and ``multiple_outputs`` like ``@task``.
     """
-    return task_decorator_factory(
+    made = task_decorator_factory(
         python_callable=python_callable,
         multiple_outputs=multiple_outputs,
         decorated_operator_class=_ResultDecoratedOperator,
         **kwargs,
     )
+    if python_callable is not None:
+        return _with_result_assets(made)
+
+    @functools.wraps(made)
+    def decorator_factory(function: Callable) -> Any:
+        return _with_result_assets(made(function))
+
+    return decorator_factory

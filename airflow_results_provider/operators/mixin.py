@@ -26,12 +26,18 @@ from airflow_results_provider.operators._rendered_fields import (
     abridge_template_fields_for_display,
     display_limit,
 )
+from airflow_results_provider.operators.assets import (
+    check_asset_option,
+    declare_partial_result_asset,
+    declare_result_asset,
+    emit_result_asset_event,
+)
 from airflow_results_provider.templating.context import build_location_context
 from airflow_results_provider.xcom.handoff import remember_checkpoint
 
 _ACTIVE = "_results_active"
 #: Every keyword the generated ``__init__`` takes for itself.
-_INIT_KWARGS = (*OPTION_NAMES, "result_handler")
+_INIT_KWARGS = (*OPTION_NAMES, "result_handler", "asset")
 
 
 class ResultMixin:
@@ -47,6 +53,9 @@ class ResultMixin:
     :param cache_validator: a validator from :mod:`airflow_results_provider.cache_validators`.
     :param cache_key: share a cache between tasks (default: ``<dag_id>.<task_id>``).
     :param result_handler: deprecated Prefect 0.x result handler, converted to a Result (with a warning).
+    :param asset: ``True``: the task's results are the Airflow asset ``airflow-results://<dag_id>/<task_id>``
+        and each checkpoint write emits an event for it (default: ``[results] assets``; see
+        :mod:`airflow_results_provider.operators.assets`).
 
     The body of a Python callable may raise :class:`~airflow_results_provider.looping.Loop` to loop; it
     receives ``task_loop_count`` and ``task_loop_result`` from the context.
@@ -58,6 +67,7 @@ class ResultMixin:
     cache_for: Any = None
     cache_validator: Any = None
     cache_key: str | None = None
+    asset: bool | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -74,6 +84,13 @@ class ResultMixin:
         super().render_template_fields(context, jinja_env)  # type: ignore[misc]
         # From now on Airflow's display serializers see large fields abridged to this many characters.
         self.__dict__[RENDERED] = display_limit()
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``Operator.partial(...)``, with the task's result asset in the outlets of the mapped task (``asset=``)."""
+        partial = super().partial(**kwargs)  # type: ignore[misc]
+        declare_partial_result_asset(partial.kwargs)
+        return partial
 
     def execute(self, context: Any) -> Any:
         """Run the operator's ``execute`` through checkpointing: target and cache lookup, the run, the checkpoint."""
@@ -100,17 +117,21 @@ def _make_init(cls: type) -> Callable[..., None]:
         cache_validator: Any = None,
         cache_key: str | None = None,
         result_handler: Any = None,
+        asset: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if result_handler is not None:
             result = _convert_handler(result, result_handler, target, kwargs.get("task_id"))
         options = CheckpointOptions(result, checkpoint, target, cache_for, cache_validator, cache_key)
+        check_asset_option(asset, result, kwargs.get("task_id"))
         if own is not None:
             own(self, *args, **kwargs)
         else:
             super(cls, self).__init__(*args, **kwargs)
         for name in OPTION_NAMES:
             setattr(self, name, getattr(options, name))
+        self.asset = asset
+        declare_result_asset(self, asset)
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     __init__.__module__ = cls.__module__
@@ -207,6 +228,7 @@ def _execute_with_results(
         value = checkpointer.lookup()
         if value is not NOTHING:
             _remember(operator, checkpointer.variables, value, checkpointer.found, OWNER_TARGET)
+            emit_result_asset_event(operator, context, checkpointer.variables, None)
             return value
 
     saved_op_kwargs = (
@@ -230,6 +252,7 @@ def _execute_with_results(
     finally:
         object.__setattr__(operator, _ACTIVE, False)
     _remember(operator, checkpointer.variables, value, checkpointer.written)
+    emit_result_asset_event(operator, context, checkpointer.variables, checkpointer.written)
     return value
 
 
