@@ -65,6 +65,22 @@ class DagRunner:
         """Clear ``task_ids`` in ``run`` (same run id) and run what is left, as a scheduler would."""
         from airflow.models.dagrun import DagRun
         from airflow.models.taskinstance import clear_task_instances
+        from airflow.serialization.serialized_objects import DagSerialization
+        from airflow.utils.session import create_session
+        from airflow.utils.state import DagRunState
+
+        with create_session() as session:
+            dr = session.query(DagRun).filter_by(dag_id=run.dag_id, run_id=run.run_id).one()
+            dr.dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+            tis = [ti for ti in dr.get_task_instances(session=session) if ti.task_id in task_ids]
+            clear_task_instances(tis, session, dag_run_state=DagRunState.RUNNING)
+            session.commit()
+        return self.resume(dag, run)
+
+    def resume(self, dag, run):
+        """Run what is left of ``run`` as a scheduler would, e.g. after a clear made through the REST API (a
+        run it left queued is started first)."""
+        from airflow.models.dagrun import DagRun
         from airflow.sdk.definitions.dag import _run_task
         from airflow.serialization.serialized_objects import DagSerialization
         from airflow.utils.session import create_session
@@ -74,9 +90,9 @@ class DagRunner:
         with create_session() as session:
             dr = session.query(DagRun).filter_by(dag_id=run.dag_id, run_id=run.run_id).one()
             dr.dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
-            tis = [ti for ti in dr.get_task_instances(session=session) if ti.task_id in task_ids]
-            clear_task_instances(tis, session, dag_run_state=DagRunState.RUNNING)
-            session.commit()
+            if dr.state == DagRunState.QUEUED:
+                dr.state = DagRunState.RUNNING
+                session.commit()
             while dr.state == DagRunState.RUNNING:
                 session.expire_all()
                 schedulable, _ = dr.update_state(session=session)

@@ -143,7 +143,11 @@ class TaskCheckpointer:
         if not (self.enabled and self.result.persistent):
             return None
         state_store = bookkeeping_store(self.result, JSONSerializer())
-        return LoopCheckpoints(self.result, state_store, self.variables, self.location, self.log)
+        # Airflow's task state (>= 3.3) decides whether the loop state is still live; see LoopCheckpoints.
+        task_state = self.variables.get("task_state_store")
+        return LoopCheckpoints(
+            self.result, state_store, self.variables, self.location, self.log, task_state=task_state
+        )
 
 
 def _target_location(target: Any) -> Any:

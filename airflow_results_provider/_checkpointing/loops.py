@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_results_provider._checkpointing.options import UNREADABLE
 from airflow_results_provider.core.signing import RECORD_LOOP_STATE
 from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
 from airflow_results_provider.results.base import Result
 from airflow_results_provider.templating.filters import default_location
+
+#: The key, in Airflow's task state store (Airflow >= 3.3), of the generation of this task instance's loop state.
+TASK_STATE_KEY = "airflow_results.loop_state"
+
+
+class TaskState(Protocol):
+    """What the loop needs of Airflow's ``context["task_state_store"]`` (Airflow >= 3.3)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value stored under ``key``, or ``default``."""
+        ...
+
+    def set(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        ...
 
 
 def loop_variables(variables: Mapping[str, Any], count: int, loop_result: Any) -> dict[str, Any]:
@@ -21,9 +41,16 @@ def loop_variables(variables: Mapping[str, Any], count: int, loop_result: Any) -
 class LoopCheckpoints:
     """Iteration checkpoints of one task execution, and the loop state (next iteration, last location).
 
+    The loop state lives as long as Airflow's task state of the task instance, where Airflow has one (>= 3.3):
+    the record carries a random generation that is also written to ``task_state``; a record whose generation
+    ``task_state`` no longer holds was discarded by Airflow (a clear discards task state on Airflow >= 3.4,
+    unless the clear keeps it), so the loop starts over at iteration 1. Without ``task_state`` (Airflow 3.2,
+    or a task run outside Airflow) the record alone says where to resume.
+
     :param result: the task's Result (iterations are written through it).
     :param state_store: a JSON Result for the loop state (see ``bookkeeping_store``).
     :param location: the task's rendered location (iterations are kept apart from it).
+    :param task_state: Airflow's ``context["task_state_store"]``, or ``None`` where there is none.
     """
 
     def __init__(
@@ -33,6 +60,7 @@ class LoopCheckpoints:
         variables: Mapping[str, Any],
         location: str,
         log: logging.Logger | Any,
+        task_state: TaskState | None = None,
     ) -> None:
         self.result = result
         self.state_store = state_store.copy()
@@ -44,6 +72,8 @@ class LoopCheckpoints:
         self.variables = variables
         self.location = location
         self.log = log
+        self.task_state = task_state
+        self.generation: str | None = None  # of the loop state this execution resumed from or writes
 
     def _uri(self, result: Result, location: str) -> str:
         try:
@@ -69,6 +99,8 @@ class LoopCheckpoints:
             if not store.exists(location):
                 return 1, None
             state = store.read(location).value
+            if self._discarded_by_airflow(state):
+                return 1, None
             found = self.result.read(state["location"])
             value = (
                 found.value if isinstance(found, Result) else found
@@ -81,7 +113,23 @@ class LoopCheckpoints:
         self.log.info(
             "Resuming the loop at iteration %s from the checkpoint at %s", state["next_count"], state["uri"]
         )
+        self.generation = state.get("generation")
         return int(state["next_count"]), value
+
+    def _discarded_by_airflow(self, state: Any) -> bool:
+        """Whether Airflow discarded the task state that kept ``state`` alive (then the record is deleted)."""
+        if self.task_state is None:
+            return False
+        marker = self.task_state.get(TASK_STATE_KEY)
+        if isinstance(state, Mapping) and marker == state.get("generation"):
+            return False
+        self.log.info(
+            "Airflow discarded this task's state (a clear does on Airflow >= 3.4): the loop state at %s is "
+            "stale; starting the loop over at iteration 1",
+            self._uri(self.state_store, self.state_store.location),
+        )
+        self._delete_record()
+        return True
 
     def save(self, count: int, loop_result_in: Any, loop_result_out: Any) -> None:
         """Checkpoint the result of iteration ``count`` and record that the next one is ``count + 1``."""
@@ -89,13 +137,29 @@ class LoopCheckpoints:
         iteration.location = self.iteration_location(count, loop_result_in)
         written = iteration.write(loop_result_out, **loop_variables(self.variables, count, loop_result_in))
         uri = self._uri(self.result, written.location)
+        if self.generation is None:
+            # Marked in Airflow's task state first: a record is only ever live while its marker is there.
+            self.generation = uuid.uuid4().hex
+            if self.task_state is not None:
+                self.task_state.set(TASK_STATE_KEY, self.generation)
         self.state_store.write(
-            {"next_count": count + 1, "location": written.location, "uri": uri}, **self.variables
+            {
+                "next_count": count + 1,
+                "location": written.location,
+                "uri": uri,
+                "generation": self.generation,
+            },
+            **self.variables,
         )
         self.log.info("Loop iteration %s checkpointed to %s", count, uri)
 
     def finish(self) -> None:
         """Forget the loop position after the task succeeded (a clear then starts the loop over)."""
+        self._delete_record()
+        if self.task_state is not None and self.generation is not None:
+            self.task_state.delete(TASK_STATE_KEY)
+
+    def _delete_record(self) -> None:
         try:
             self.state_store.delete(self.state_store.location)
         except ResultError as exc:

@@ -33,9 +33,10 @@ def task_label(variables: Mapping[str, Any]) -> str:
 
 
 def check_no_collision(metadata: Mapping[str, Any] | None, variables: Mapping[str, Any], uri: str) -> None:
-    """Refuse a location that another map index of the same task wrote in the same run.
+    """Refuse a location that another map index, or another iteration of a native Task Loop, of the same task
+    wrote in the same run.
 
-    :raises LocationCollisionError: names both map indexes and how to make the location distinct.
+    :raises LocationCollisionError: names both map indexes (or iterations) and how to make the location distinct.
     """
     if not metadata:
         return
@@ -47,4 +48,15 @@ def check_no_collision(metadata: Mapping[str, Any] | None, variables: Mapping[st
             f"{variables.get('dag_id')}.{variables.get('task_id')} in run {variables.get('run_id')}, and map "
             f"index {mine} renders the same location. Make the location or target distinct per map index, "
             "e.g. add {map_index} (or {{ map_index }}) or an input that differs per index."
+        )
+    mine, theirs = (
+        map_index_or_none(variables.get("loop_index")),
+        map_index_or_none(metadata.get("loop_index")),
+    )
+    if same_run and theirs != mine:
+        raise LocationCollisionError(
+            f"Location {uri} was written by loop iteration {theirs} of "
+            f"{variables.get('dag_id')}.{variables.get('task_id')} in run {variables.get('run_id')}, and "
+            f"iteration {mine} renders the same location. Make the location or target distinct per iteration "
+            "of the Task Loop, e.g. add {loop_index} (or {{ loop_index }})."
         )

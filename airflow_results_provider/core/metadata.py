@@ -16,8 +16,9 @@ METADATA_FORMAT_VERSION = 1
 
 
 #: Context fields recorded in the metadata; ``owner`` says who wrote the payload (``xcom``: the XCom backend, the
-#: only writer whose payloads can be orphans; see :mod:`airflow_results_provider.index.collect`).
-_CONTEXT_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number", "owner")
+#: only writer whose payloads can be orphans; see :mod:`airflow_results_provider.index.collect`); ``loop_index``
+#: is the iteration of a native Task Loop (Airflow >= 3.4).
+_CONTEXT_KEYS = ("dag_id", "run_id", "task_id", "map_index", "loop_index", "try_number", "owner")
 
 
 def build_metadata(

@@ -59,6 +59,7 @@ def build_location_context(
     _derive_identity(out, ti, task, dag, dag_run)
     _derive_prefect_names(out, task, dag)
     _derive_dates(out, context, dag_run)
+    _derive_loop_index(out, context)
     out["parameters"] = params
 
     if inputs:
@@ -121,3 +122,13 @@ def _derive_dates(out: dict[str, Any], context: Mapping[str, Any], dag_run: Any)
     ):
         if prefix not in out:
             _day_strings(prefix, day, out)
+
+
+def _derive_loop_index(out: dict[str, Any], context: Mapping[str, Any]) -> None:
+    """``loop_index``: the iteration of the native Task Loop (Airflow >= 3.4) the task instance runs in, 0 first,
+    as Airflow's ``loop.index``; ``None`` outside a loop and on older Airflow, so a template can always name it
+    (``{{ loop_index if loop_index is not none else "once" }}``). A mapped task inside a loop has both its
+    ``map_index`` and the ``loop_index``."""
+    if out.get("loop_index") is None:
+        index = getattr(context.get("loop"), "index", None)
+        out["loop_index"] = index if isinstance(index, int) and not isinstance(index, bool) else None

@@ -45,9 +45,10 @@ def has_task_identity(context: Mapping[str, Any]) -> bool:
 def default_location(context: Mapping[str, Any], extension: str = "") -> str:
     """The location used when a Result has none.
 
-    In a task: ``<dag_id>/<run_id>/<task_id>[/<map_index>][/loop-<n>]/<xcom key>``, each part path-safe and
-    suffixed with a short hash of its raw value when path-safing changed it, so the location is deterministic
-    and distinct per task instance and key (``manual__2024-01-01T00:00:00+00:00`` and
+    In a task: ``<dag_id>/<run_id>/<task_id>[/<map_index>][/iteration-<loop_index>][/loop-<n>]/<xcom key>``
+    (``iteration-<i>`` in iteration ``i`` of a native Task Loop, ``loop-<n>`` for ``raise Loop``), each part
+    path-safe and suffixed with a short hash of its raw value when path-safing changed it, so the location is
+    deterministic and distinct per task instance and key (``manual__2024-01-01T00:00:00+00:00`` and
     ``manual__2024-01-01T00_00_00_00_00`` never share one). Without a task context: ``YYYY/M/D/<uuid4>``,
     unique per call.
     """
@@ -59,6 +60,9 @@ def default_location(context: Mapping[str, Any], extension: str = "") -> str:
     map_index = map_index_or_none(context.get("map_index"))
     if map_index is not None:
         parts.append(str(map_index))
+    loop_index = map_index_or_none(context.get("loop_index"))  # the same rule: a non-negative int or nothing
+    if loop_index is not None:
+        parts.append(f"iteration-{loop_index}")
     if context.get("task_loop_active"):
         parts.append(f"loop-{context.get('task_loop_count', 1)}")
     parts.append(path_safe_unique(context.get("xcom_key") or "return_value") + suffix)

@@ -235,3 +235,69 @@ def test_checkpoint_references_are_kept_only_for_the_result_xcom_backend(tmp_pat
     assert take_checkpoint("d", "t", "r", -1, {"big": "value"}) is None  # an equal but different object
     assert take_checkpoint("d", "t", "r", -1, value) is written
     assert take_checkpoint("d", "t", "r", -1, value) is None  # consumed
+
+
+class TaskStateStore:
+    """Airflow's ``context["task_state_store"]`` of one task instance, over a dict: the interface the loop uses
+    (get/set/delete); a clear that discards task state (Airflow >= 3.4) is ``entries.clear()``."""
+
+    def __init__(self):
+        self.entries = {}
+
+    def get(self, key, default=None):
+        return self.entries.get(key, default)
+
+    def set(self, key, value):
+        self.entries[key] = value
+
+    def delete(self, key):
+        self.entries.pop(key, None)
+
+
+def test_loop_state_lives_as_long_as_airflows_task_state(tmp_path):
+    seen = []
+
+    def body(count, loop_result, crash_at=None):
+        seen.append(count)
+        if count == crash_at:
+            raise RuntimeError("crash")
+        if count == 4:
+            return loop_result
+        raise Loop(result=(loop_result or 0) + count)
+
+    def run(task_state, crash_at=None):
+        variables = build_location_context({"dag_id": "d", "task_id": "t", "run_id": "r"})
+        variables["task_state_store"] = task_state
+        options = CheckpointOptions(result=LocalResult(dir=tmp_path), target="final.pkl")
+        return TaskCheckpointer(options, variables, logger=log).run(lambda c, r: body(c, r, crash_at), Loop)
+
+    state = TaskStateStore()
+    with pytest.raises(RuntimeError):
+        run(state, crash_at=3)
+    assert list(state.entries) == ["airflow_results.loop_state"]
+    with pytest.raises(RuntimeError):
+        run(state, crash_at=4)  # a retry: the task state is kept, the loop resumes at 3
+    assert seen == [1, 2, 3, 3, 4]
+    state.entries.clear()  # a clear: Airflow discards the task state, so the loop starts over at 1
+    seen.clear()
+    assert run(state) == 6
+    assert seen == [1, 2, 3, 4]
+    assert state.entries == {}  # finished: the marker is gone with the record
+    assert not [p for p in tmp_path.rglob("*loop-state*")]
+
+
+def test_native_loop_iterations_are_kept_apart(tmp_path):
+    def at(loop_index, **options):
+        options.setdefault("result", LocalResult(dir=tmp_path))
+        return TaskCheckpointer(CheckpointOptions(**options), variables(loop_index=loop_index), logger=log)
+
+    assert at(None).location == "d/run1/t/return_value.pkl"
+    assert at(2).location == "d/run1/t/iteration-2/return_value.pkl"
+    assert at(2, target="{task_name}-{loop_index}.pkl").location == "t-2.pkl"
+    at(0, target="same.pkl").write(0)
+    # another iteration rendering the same location is refused, on read and on write, naming the variable
+    with pytest.raises(LocationCollisionError, match=r"loop iteration 0 .*\{loop_index\}"):
+        at(1, target="same.pkl").lookup()
+    with pytest.raises(LocationCollisionError, match="loop iteration 0"):
+        at(1, result=LocalResult(dir=tmp_path, location="same.pkl")).write(1)
+    assert at(0, target="same.pkl").lookup() == 0  # the same iteration again (a clear) finds its checkpoint

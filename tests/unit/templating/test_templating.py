@@ -188,3 +188,18 @@ def test_default_location_without_a_task_is_dated_and_unique():
     now = dt.datetime.now(dt.timezone.utc)
     assert first != second
     assert re.fullmatch(rf"{now.year}/{now.month}/{now.day}/[0-9a-f-]{{36}}\.pkl", first)
+
+
+class _NativeLoop:
+    """Airflow 3.4's ``context["loop"]`` as a task in a native Task Loop sees it (``index`` from 0)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def test_loop_index_of_a_native_task_loop_and_none_outside_one():
+    assert build_location_context(fake_airflow_context())["loop_index"] is None  # also on Airflow < 3.4
+    ctx = build_location_context({**fake_airflow_context(), "loop": _NativeLoop(3)})
+    assert ctx["loop_index"] == 3
+    assert render_location("{task_name}/{loop_index}.pkl", ctx) == "extract/3.pkl"
+    assert render_location("{{ task_name }}/{{ loop_index }}.pkl", ctx) == "extract/3.pkl"
