@@ -16,6 +16,7 @@ from typing import Any
 from airflow_results_provider import config
 from airflow_results_provider.core.rows import OWNER_XCOM
 from airflow_results_provider.core.signing import RECORD_RESULT, signed_digests
+from airflow_results_provider.index._airflow_xcom import stores_per_attempt
 from airflow_results_provider.index.queries import Filters, iter_records
 from airflow_results_provider.index.records import Record
 from airflow_results_provider.index.stores import KeyReferences, deletable, delete_record, store_aliases
@@ -110,6 +111,11 @@ def _expired_records(
                     plan.kept_checkpoints += 1
         if not expired and record.key:
             references.add(record)
+    if stores_per_attempt():  # Airflow >= 3.4: a cleared task's earlier attempts keep their rows
+        doomed_ids = {record.id for record in doomed}
+        for record in iter_records(session, Filters(), all_attempts=True):
+            if record.key and record.id not in doomed_ids:
+                references.add(record)
     return doomed, references
 
 

@@ -1,6 +1,8 @@
 """Index queries: the XCom rows that describe stored results, filtered, streamed and paged.
 
-Rows are read through Airflow's ``XComModel`` (imported inside functions: this module stays import-light).
+Rows are read through Airflow's ``XComModel`` (:mod:`._airflow_xcom`; imported inside functions: this module
+stays import-light). On Airflow >= 3.4 only the current attempt of each task instance is listed, unless
+``all_attempts`` (what gc and rm check before deleting a payload an earlier attempt's row still names).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from airflow_results_provider.core.rows import ENVELOPE_MARKER as MARKER
 from airflow_results_provider.core.rows import LINK_KEY, OWNER_XCOM
+from airflow_results_provider.index._airflow_xcom import ALL_ATTEMPTS, xcom_model
 from airflow_results_provider.index.records import Record, parse_id, record_from_row
 
 SORT_FIELDS = ("written_at", "dag_id", "run_id", "task_id", "map_index", "size", "result", "owner")
@@ -35,8 +38,9 @@ class Filters:
 
 
 def _select(filters: Filters) -> Any:
-    from airflow.models.xcom import XComModel
     from sqlalchemy import Text, cast, or_, select
+
+    XComModel = xcom_model()
 
     query = select(
         XComModel.dag_id,
@@ -65,10 +69,12 @@ def iter_records(
     signing_key: bytes | None = None,
     order_newest: bool = False,
     limit: int | None = None,
+    all_attempts: bool = False,
 ) -> Iterator[Record]:
     """Every record matching ``filters``, streamed from the DB (bounded memory), checkpoint envelopes that
-    only repeat a link's reference left out."""
-    from airflow.models.xcom import XComModel
+    only repeat a link's reference left out; with ``all_attempts``, archived task attempts' rows too (Airflow
+    >= 3.4 keeps them when a task is cleared)."""
+    XComModel = xcom_model()
 
     if signing_key is None:
         from airflow_results_provider import config
@@ -81,7 +87,8 @@ def iter_records(
         query = query.order_by(XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index)
     if limit is not None:
         query = query.limit(limit)
-    rows = session.execute(query.execution_options(yield_per=1000))
+    options: dict[str, Any] = {"yield_per": 1000, **(ALL_ATTEMPTS if all_attempts else {})}
+    rows = session.execute(query.execution_options(**options))
     seen_links: set[tuple[Any, ...]] = set()
     pending: list[Record] = []
     for row in rows:

@@ -143,29 +143,27 @@ def delete_records(session: Any, records: list[Record]) -> int:
 
     doomed = {record.id for record in records}
     others = KeyReferences()
-    for record in iter_records(session, Filters()):
+    for record in iter_records(session, Filters(), all_attempts=True):
         if record.key and record.id not in doomed:
             others.add(record)
     return sum(delete_record(session, r, keep_payload=others.refers_to(r)) for r in records)
 
 
 def delete_record(session: Any, record: Record, *, keep_payload: bool = False) -> int:
-    """Delete ``record``'s XCom row, then its payload (chunks, metadata) unless ``keep_payload`` (another row
+    """Delete ``record``'s XCom row (of every attempt of its task instance), then its payload (chunks, metadata) unless ``keep_payload`` (another row
     still refers to it); returns the bytes freed.
 
     The row goes first: a payload whose deletion then fails is an orphan gc collects later, never a row
     pointing at deleted data."""
-    from airflow.models.xcom import XComModel
-    from sqlalchemy import delete
+    from airflow_results_provider.index._airflow_xcom import delete_rows
 
-    session.execute(
-        delete(XComModel).where(
-            XComModel.dag_id == record.dag_id,
-            XComModel.run_id == record.run_id,
-            XComModel.task_id == record.task_id,
-            XComModel.map_index == record.map_index,
-            XComModel.key == record.xcom_key,
-        )
+    delete_rows(
+        session,
+        dag_id=record.dag_id,
+        run_id=record.run_id,
+        task_id=record.task_id,
+        map_index=record.map_index,
+        key=record.xcom_key,
     )
     session.flush()
     result = None if keep_payload else result_for(record)

@@ -1,6 +1,6 @@
 """Issue 11, attacks on the data path through the real ResultXComBackend in DAG runs.
 
-Forged, tampered and replayed XCom rows are inserted into the SQLite ``xcom`` table between a ``run:`` and a
+Forged, tampered and replayed XCom rows are written with Airflow's ``XComModel.set`` between a ``run:`` and a
 ``clear:...:probe`` step of ``tests/integration/xcom_dag_runner.py`` (one subprocess, default configuration:
 envelopes signed with the key derived from ``[api] secret_key``; ``purge = on_clear``). The rows are written by
 a task of a separate DAG (``sec_forge``) run as a step in between, so one process runs everything. ``probe``
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_results_provider.index._airflow_xcom import stores_per_attempt
 from tests.conftest import ROOT, airflow_env
 from tests.integration.test_xcom_backend import BACKEND, xcom_rows
 
@@ -26,15 +27,12 @@ pytestmark = pytest.mark.airflow
 
 SEC_DAGS = r"""
 import json
-import sqlite3
-from datetime import datetime, timezone
 from pathlib import Path
 
 from airflow.sdk import DAG, task, get_current_context
 
 WORK = Path("__WORK__")
 RESULTS = Path("__RESULTS__")
-DB = "__DB__"
 EVIL = WORK / "evil.pkl"          # outside the store
 EVIL_IN_STORE = "xcom/evil.pkl"   # inside the configured store
 VICTIM = WORK / "victim.txt"      # outside the store: purge must never delete it
@@ -96,14 +94,23 @@ with DAG("sec_xcom", schedule=None, default_args={"retries": 0}):
     [upstream(), upstream_b(), shaped()] >> probe()
 
 
-def _rows(db, dag_id):
-    runs = db.execute("select id, run_id from dag_run where dag_id = ? order by id", (dag_id,)).fetchall()
+def _rows(dag_id):
+    # [(run_id, {(task_id, key): value})] of each run of dag_id, oldest first, read through XComModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_results_provider.index._airflow_xcom import xcom_model
+
+    model = xcom_model()
     out = []
-    for dag_run_id, run_id in runs:
-        rows = db.execute(
-            "select task_id, key, value from xcom where dag_run_id = ?", (dag_run_id,)
-        ).fetchall()
-        out.append((dag_run_id, run_id, {(t, k): json.loads(v) for t, k, v in rows}))
+    with create_session() as session:
+        run_ids = session.scalars(select(DagRun.run_id).where(DagRun.dag_id == dag_id).order_by(DagRun.id)).all()
+        for run_id in run_ids:
+            rows = session.execute(
+                select(model.task_id, model.key, model.value).where(model.dag_id == dag_id, model.run_id == run_id)
+            ).all()
+            out.append((run_id, {(t, k): json.loads(v) if isinstance(v, str) else v for t, k, v in rows}))
     return out
 
 
@@ -111,9 +118,8 @@ with DAG("sec_forge", schedule=None, default_args={"retries": 0}):
 
     @task
     def forge():
-        db = sqlite3.connect(DB, timeout=60)
-        (_, _, other), = _rows(db, "sec_other")
-        (_, run1, first), (dag_run_id, run2, second) = _rows(db, "sec_xcom")[-2:]
+        (_, other), = _rows("sec_other")
+        (run1, first), (run2, second) = _rows("sec_xcom")[-2:]
         legit = first[("upstream", "return_value")]
         store = legit["store"]
         assert legit["owner"] == "xcom" and "hmac" in legit, legit
@@ -168,19 +174,14 @@ with DAG("sec_forge", schedule=None, default_args={"retries": 0}):
             ),
             ("probe", "purge_replay"): legit,
         }
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-        with db:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:  # as the Execution API stores a row: the JSON value, not re-serialized
             for (task_id, key), value in rows.items():
-                db.execute(
-                    "delete from xcom where dag_run_id = ? and task_id = ? and map_index = -1 and key = ?",
-                    (dag_run_id, task_id, key),
+                XComModel.set(
+                    key, value, dag_id="sec_xcom", task_id=task_id, run_id=run2, serialize=False, session=session
                 )
-                db.execute(
-                    "insert into xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, value, timestamp)"
-                    " values (?, ?, -1, ?, 'sec_xcom', ?, ?, ?)",
-                    (dag_run_id, task_id, key, run2, json.dumps(value), now),
-                )
-        db.close()
         (WORK / "forged.json").write_text(
             json.dumps({"run1": run1, "run2": run2, "legit": legit, "rows": {f"{t}.{k}": v for (t, k), v in rows.items()}})
         )
@@ -230,11 +231,7 @@ def attacked(airflow_db, airflow_home, tmp_path_factory):
     (work / "evil.pkl").write_bytes(evil)
     (results / "xcom" / "evil.pkl").write_bytes(evil)
     (work / "victim.txt").write_text("keep me")
-    source = (
-        SEC_DAGS.replace("__WORK__", str(work))
-        .replace("__RESULTS__", str(results))
-        .replace("__DB__", str(airflow_home / "airflow.db"))
-    )
+    source = SEC_DAGS.replace("__WORK__", str(work)).replace("__RESULTS__", str(results))
     out, log = _run(
         work,
         source,
@@ -332,18 +329,21 @@ def test_a_task_value_shaped_like_an_envelope_reads_back_as_data(attacked):
     for probe in attacked["probes"]:  # both runs, and the run of probe after the clear
         assert probe["got"]["shaped.return_value"] == {"value": shaped}, probe
     run_id = attacked["forged"]["run2"]
-    row = xcom_rows(attacked["home"], "sec_xcom", run_id)[("shaped", -1, "return_value")]
+    row = xcom_rows("sec_xcom", run_id)[("shaped", -1, "return_value")]
     assert row["owner"] == "xcom" and "hmac" in row and row["key"] != shaped["key"]  # offloaded, signed
     _nothing_ran(attacked)
 
 
 def test_purge_on_clear_deletes_nothing_a_forged_row_names(attacked):
     log = attacked["log"]
-    assert log.count("Not purging the payload of an XCom row that fails its checks") == 6, log[-6000:]
     # the file outside the store survives, and so does the previous run's payload the signed rows named
     legit = attacked["forged"]["legit"]
     assert Path(legit["location"].removeprefix("file://")).exists()
-    rows = xcom_rows(attacked["home"], "sec_xcom", attacked["forged"]["run2"])
+    _nothing_ran(attacked)
+    if stores_per_attempt():  # Airflow >= 3.4: a clear keeps (and never purges) the cleared attempt's rows
+        return
+    assert log.count("Not purging the payload of an XCom row that fails its checks") == 6, log[-6000:]
+    rows = xcom_rows("sec_xcom", attacked["forged"]["run2"])
     assert not any(task == "probe" and key.startswith("purge_") for task, _, key in rows)  # rows deleted
     _nothing_ran(attacked)
 
