@@ -95,6 +95,7 @@ SHARED_WORKER_MODULES = {
         "tests/e2e/test_standalone_checkpointing.py",
         "tests/e2e/test_standalone_xcom_backend.py",
         "tests/e2e/test_standalone_xcom_security.py",
+        "tests/e2e/test_standalone_assets.py",
     ),
 }
 _SHARED_GROUP = {module: group for group, modules in SHARED_WORKER_MODULES.items() for module in modules}

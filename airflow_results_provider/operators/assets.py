@@ -98,7 +98,7 @@ def declare_result_asset(task: Any, asset: bool | None) -> None:
     :raises ResultConfigError: ``asset=True`` on a task created outside a DAG (its asset could not be named).
     """
     dag = task.get_dag() if hasattr(task, "get_dag") else None
-    if not wants_asset(asset, getattr(dag, "default_args", None)):
+    if not wants_asset(asset, getattr(dag, "default_args", None)) or _never_writes(task, asset):
         return
     if dag is None:
         if asset:
@@ -113,11 +113,21 @@ def declare_result_asset(task: Any, asset: bool | None) -> None:
         task.outlets = [*outlets, declared]
 
 
+def _never_writes(task: Any, asset: bool | None) -> bool:
+    """A task that says ``checkpoint=False`` gets no asset from ``[results] assets`` or its DAG's defaults."""
+    partial_kwargs = getattr(task, "partial_kwargs", None)
+    checkpoint = (
+        partial_kwargs.get("checkpoint") if partial_kwargs is not None else getattr(task, "checkpoint", None)
+    )
+    return asset is None and checkpoint is False
+
+
 def declare_partial_result_asset(partial_kwargs: MutableMapping[str, Any]) -> None:
     """:func:`declare_result_asset` for ``Operator.partial(...)``'s keyword arguments (mapped classic operators)."""
     dag = partial_kwargs.get("dag")
     asset = partial_kwargs.get("asset")
-    if not wants_asset(asset, getattr(dag, "default_args", None)):
+    never_writes = asset is None and partial_kwargs.get("checkpoint") is False
+    if not wants_asset(asset, getattr(dag, "default_args", None)) or never_writes:
         return
     if dag is None:
         if asset:
@@ -133,6 +143,8 @@ def declare_partial_result_asset(partial_kwargs: MutableMapping[str, Any]) -> No
 
 def own_result_asset(operator: Any) -> Asset | None:
     """The task's result asset when it is among the outlets of this execution, else ``None``."""
+    if not operator.outlets:
+        return None
     try:
         declared = result_asset(operator.dag_id, operator.task_id)
     except ValueError:

@@ -14,7 +14,7 @@ PRODUCER = """
 from pathlib import Path
 from airflow.sdk import DAG, task
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow_results_provider import JSONSerializer, LocalResult, ResultMixin
+from airflow_results_provider import JSONSerializer, LocalResult, ResultMixin, load_result, result_asset
 
 WORK = Path("__WORK__")
 
@@ -49,7 +49,13 @@ with DAG("asset_producer", schedule=None, default_args={"retries": 0}) as dag:
 
     classic = ResultPythonOperator(task_id="classic", python_callable=rows, asset=True)
     plain = ResultPythonOperator(task_id="plain", python_callable=rows)
-    table()
+    @task(inlets=[result_asset("asset_producer", "table")])
+    def read_back(*, inlet_events=None):
+        # The events Airflow hands a task: the latest of the table's.
+        event = inlet_events[result_asset("asset_producer", "table")][-1]
+        (WORK / "read_back").write_text(repr(load_result(event)))
+
+    table() >> read_back()
     square.expand(x=[1, 2, 3])
 """
 
@@ -154,9 +160,50 @@ def test_write_emits_a_described_event_and_a_target_hit_emits_none(dag_runner, r
     run2, states = dag_runner.run(dag)
     assert set(states.values()) == {"success"}, states
     assert (tmp_path / "table").read_text() == "x", "the target was not hit"
+    assert (tmp_path / "read_back").read_text() == repr({"rows": [1, 2, 3], "source": "asset test"})
     assert len(asset_events("airflow-results://asset_producer/table")) == 1
     assert len(asset_events("airflow-results://asset_producer/square")) == 6
     assert [e.extra["run_id"] for e in asset_events("airflow-results://asset_producer/classic")] == [
         run.run_id,
         run2.run_id,
     ]
+
+
+EVERY_TASK = """
+from airflow.sdk import DAG, task
+
+with DAG("assets_everywhere", schedule=None) as dag:
+
+    @task.result
+    def default(): return 1
+
+    @task.result(asset=False)
+    def opted_out(): return 1
+
+    @task.result(checkpoint=False)
+    def never_writes(): return 1
+
+    @task.result
+    def mapped(x): return x
+
+    @task
+    def not_a_result_task(): return 1
+
+    default(); opted_out(); never_writes(); mapped.expand(x=[1]); not_a_result_task()
+"""
+
+
+def test_results_assets_true_makes_every_checkpointed_task_an_asset(dag_runner, monkeypatch):
+    from airflow_results_provider import config
+
+    monkeypatch.setenv("AIRFLOW__RESULTS__ASSETS", "True")
+    config.clear_cache()
+    dag = dag_runner.load(EVERY_TASK, "assets_everywhere")
+    outlets = {task_id: [o.uri for o in task.outlets] for task_id, task in dag.task_dict.items()}
+    assert outlets == {
+        "default": ["airflow-results://assets_everywhere/default"],
+        "opted_out": [],
+        "never_writes": [],
+        "mapped": ["airflow-results://assets_everywhere/mapped"],
+        "not_a_result_task": [],
+    }
