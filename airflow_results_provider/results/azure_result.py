@@ -80,6 +80,14 @@ class AzureResult(BucketResult):
             f"{quote(account)}/path/{quote(self.container)}%2F{quote(key, safe='')}"
         )
 
+    def lineage_uri(self, location: str) -> str:
+        """``abfs://container@account.dfs.core.windows.net/key``, the form Airflow's ``abfs`` object storage
+        and OpenLineage's ABFS naming use; ``abfs://container/key`` when the account is unknown."""
+        account = getattr(self.client, "account_name", None)
+        if not account:
+            return self.uri(location)
+        return f"abfs://{self.container}@{account}.dfs.core.windows.net/{self.key(location)}"
+
     @staticmethod
     def _is_not_found(exc: Exception) -> bool:
         return type(exc).__name__ == "ResourceNotFoundError" or getattr(exc, "status_code", None) == 404

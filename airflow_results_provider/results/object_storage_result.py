@@ -82,7 +82,8 @@ class ObjectStorageResult(BucketResult):
                 yield key, info.get("size") or 0, _modified(info)
 
     def _open_key_reader(self, key: str) -> IO[bytes]:
-        return self._call(key, "read", lambda: self._path(key).open("rb"))
+        path = self._path(key)  # through the file system: ObjectStoragePath.open reports lineage per call
+        return self._call(key, "read", lambda: path.fs.open(path.path, "rb"))
 
     def _head(self, key: str) -> dict[str, Any] | None:
         path = self._path(key)
@@ -92,7 +93,8 @@ class ObjectStorageResult(BucketResult):
         return {"size": info.get("size")}
 
     def _get_small(self, key: str) -> bytes | None:
-        return self._call(key, "read", lambda: self._path(key).read_bytes(), None)
+        path = self._path(key)
+        return self._call(key, "read", lambda: path.fs.cat_file(path.path), None)
 
     def _put_small(self, key: str, data: bytes) -> None:
         _MoveIntoPlaceWriter(self, key).write_and_commit(data)
@@ -110,7 +112,8 @@ class _MoveIntoPlaceWriter(PayloadWriter):
         self.temp = result._path(f"{key}.{uuid.uuid4().hex}.tmp")
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.temp.open("wb")
+            # The file system's own writer: ObjectStoragePath.open would report the temp key as lineage.
+            self._file = self.temp.fs.open(self.temp.path, "wb")
         except Exception as exc:
             raise result._fail(exc, key, "write") from exc
         self._done = False

@@ -42,6 +42,7 @@ from airflow_results_provider.exceptions import (
     SerializationError,
 )
 from airflow_results_provider.results.base import Location, Result, _needs_render
+from airflow_results_provider.results.lineage import report_result
 from airflow_results_provider.results.record_signatures import commit_signatures, loadable_digests
 from airflow_results_provider.templating.context import build_location_context
 
@@ -228,6 +229,7 @@ class StorageResult(Result):
             writer.abort()
             raise
         new.metadata = metadata
+        report_result("output", self, location)
         return new
 
     def _commit(
@@ -269,7 +271,7 @@ class StorageResult(Result):
         for attempt in range(1, attempts + 1):
             metadata = None if sha256 else self.read_metadata(location)
             try:
-                return self._read_once(location, sha256, metadata)
+                read = self._read_once(location, sha256, metadata)
             except ResultIntegrityError:
                 # A writer committed between our sidecar read and our payload read: its new sidecar names
                 # the payload we saw. Read again; a sidecar that did not move means a corrupt payload.
@@ -278,6 +280,9 @@ class StorageResult(Result):
                 log.debug(
                     "%s changed while it was read (attempt %d); reading it again", self.uri(location), attempt
                 )
+                continue
+            report_result("input", self, location)
+            return read
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_once(self, location: str, sha256: str | None, metadata: dict[str, Any] | None) -> Result:

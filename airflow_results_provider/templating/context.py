@@ -60,6 +60,7 @@ def build_location_context(
     _derive_prefect_names(out, task, dag)
     _derive_dates(out, context, dag_run)
     _derive_loop_index(out, context)
+    _derive_partition_key(out, dag_run)
     out["parameters"] = params
 
     if inputs:
@@ -122,6 +123,14 @@ def _derive_dates(out: dict[str, Any], context: Mapping[str, Any], dag_run: Any)
     ):
         if prefix not in out:
             _day_strings(prefix, day, out)
+
+
+def _derive_partition_key(out: dict[str, Any], dag_run: Any) -> None:
+    """``partition_key``: the run's partition (Airflow >= 3.2 partitioned runs; the context key on 3.3+, the
+    DAG run's attribute on 3.2), ``None`` when the run has none, so a template can always name it
+    (``{{ partition_key or "all" }}``)."""
+    if out.get("partition_key") is None:
+        out["partition_key"] = getattr(dag_run, "partition_key", None)
 
 
 def _derive_loop_index(out: dict[str, Any], context: Mapping[str, Any]) -> None:

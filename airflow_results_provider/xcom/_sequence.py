@@ -66,10 +66,14 @@ class ResultSequence(Sequence):
     def _chunk(self, index: int) -> list:
         if self._cache is not None and self._cache[0] == index:
             return self._cache[1]
+        from airflow_results_provider.results.lineage import reported_once
+
         location = chunk_key(self._base_key, index, self._result.serializer.extension)
         try:
-            # Verified against the envelope's digest of this chunk before a byte of it is deserialized.
-            read = self._result.read(location, sha256=self._envelope["chunks"][index])
+            # Verified against the envelope's digest of this chunk before a byte of it is deserialized;
+            # lineage names the list, not the chunk.
+            with reported_once("input", self._result, self._base_key):
+                read = self._result.read(location, sha256=self._envelope["chunks"][index])
         except ResultNotFoundError as exc:
             raise ResultNotFoundError(
                 f"XCom value of {describe(self._envelope)} is missing a chunk: {exc}{missing_value_hint(self._envelope)}"

@@ -214,10 +214,12 @@ def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
     context = {**ident, "map_index": map_index_or_none(ident["map_index"]), "owner": OWNER_XCOM}
     if _FEEDS_MAPPED_TASKS.get() and type(value) is list and value:
         from airflow_results_provider.core.metadata import build_metadata
+        from airflow_results_provider.results.lineage import reported_once
         from airflow_results_provider.xcom._sequence import write_chunks
 
         key = "xcom/" + default_location(context, "")
-        fields = write_chunks(result, key, value, context)
+        with reported_once("output", result, key):  # lineage names the list, not its chunks
+            fields = write_chunks(result, key, value, context)
         metadata = build_metadata(
             result_type=type(result).__name__,
             uri=result.uri(key),
