@@ -189,7 +189,7 @@ from airflow_results_provider import Loop
 WORK = Path("__WORK__")
 
 
-@dag(schedule=None)
+@dag(dag_id="__NAME__", schedule=None)
 def raise_loop():
     @task.result(retries=__RETRIES__, retry_delay=0, target="{dag_id}/{task_name}.pkl")
     def fib(n=5, task_loop_count=1, task_loop_result=None):
@@ -213,12 +213,14 @@ raise_loop()
 
 def test_raise_loop_checkpoints_every_iteration_and_a_retry_resumes(dag_runner, results_dir, tmp_path):
     """On every supported Airflow: a retry resumes the loop at the iteration that died."""
-    dag = dag_runner.load(RAISE_LOOP, "raise_loop", work=tmp_path, retries=2)
+    dag = dag_runner.load(
+        RAISE_LOOP, "raise_loop_retried", work=tmp_path, retries=2, name="raise_loop_retried"
+    )
     _, states = dag_runner.run(dag)
     assert states == {"fib": "success"}
     # try 1 died in iteration 3, try 2 resumed there and died in 4, try 3 resumed at 4
     assert executions(tmp_path) == ["1", "2", "3", "3", "4", "4", "5"]
-    with open(results_dir / "raise_loop" / "fib.pkl", "rb") as f:
+    with open(results_dir / "raise_loop_retried" / "fib.pkl", "rb") as f:
         assert pickle.load(f) == 3  # fib(4): 0 1 1 2 3
     files = payload_files(results_dir)
     assert len([p for p in files if "/loop-" in p]) == 4, files  # iterations 1-4 raised Loop
@@ -230,7 +232,10 @@ def test_a_clear_discards_the_loop_state_unless_it_keeps_task_state(
     dag_runner, results_dir, tmp_path, rest_api
 ):
     """Airflow 3.4: clearing a task discards its task state, and with it the ``raise Loop`` position."""
-    dag = dag_runner.load(RAISE_LOOP, "raise_loop", work=tmp_path, retries=0)
+    # (a DAG id of its own: a clear reads the task's retries from the DAG stored in the metadata DB)
+    dag = dag_runner.load(
+        RAISE_LOOP, "raise_loop_cleared", work=tmp_path, retries=0, name="raise_loop_cleared"
+    )
     run, states = dag_runner.run(dag)
     assert states == {"fib": "failed"}
     assert executions(tmp_path) == ["1", "2", "3"]
@@ -247,6 +252,6 @@ def test_a_clear_discards_the_loop_state_unless_it_keeps_task_state(
     _, states = dag_runner.resume(dag, run)
     assert states == {"fib": "success"}
     assert executions(tmp_path)[5:] == ["1", "2", "3", "4", "5"]
-    with open(results_dir / "raise_loop" / "fib.pkl", "rb") as f:
+    with open(results_dir / "raise_loop_cleared" / "fib.pkl", "rb") as f:
         assert pickle.load(f) == 3
     assert not any("loop-state" in p for p in payload_files(results_dir)), "loop state left after success"
