@@ -97,48 +97,41 @@ def declare_result_asset(task: Any, asset: bool | None) -> None:
 
     :raises ResultConfigError: ``asset=True`` on a task created outside a DAG (its asset could not be named).
     """
-    dag = task.get_dag() if hasattr(task, "get_dag") else None
-    if not wants_asset(asset, getattr(dag, "default_args", None)) or _never_writes(task, asset):
-        return
-    if dag is None:
-        if asset:
-            raise ResultConfigError(
-                f"Task {task.task_id!r}: asset=True names the asset after the DAG, and this task has none yet: "
-                "create it inside `with DAG(...)` / a @dag function, or pass dag="
-            )
-        return  # [results] assets = True: a task without a DAG has no asset to name
-    declared = result_asset(dag.dag_id, task.task_id)
-    outlets = list(task.outlets or ())
-    if declared not in outlets:
-        task.outlets = [*outlets, declared]
-
-
-def _never_writes(task: Any, asset: bool | None) -> bool:
-    """A task that says ``checkpoint=False`` gets no asset from ``[results] assets`` or its DAG's defaults."""
-    partial_kwargs = getattr(task, "partial_kwargs", None)
-    checkpoint = (
-        partial_kwargs.get("checkpoint") if partial_kwargs is not None else getattr(task, "checkpoint", None)
-    )
-    return asset is None and checkpoint is False
+    partial_kwargs = getattr(task, "partial_kwargs", None)  # a mapped operator keeps its options there
+    options = partial_kwargs if partial_kwargs is not None else vars(task)
+    declared = _asset_to_declare(task.get_dag(), task.task_id, asset, options.get("checkpoint"))
+    if declared is not None and declared not in (task.outlets or ()):
+        task.outlets = [*(task.outlets or ()), declared]
 
 
 def declare_partial_result_asset(partial_kwargs: MutableMapping[str, Any]) -> None:
     """:func:`declare_result_asset` for ``Operator.partial(...)``'s keyword arguments (mapped classic operators)."""
-    dag = partial_kwargs.get("dag")
-    asset = partial_kwargs.get("asset")
-    never_writes = asset is None and partial_kwargs.get("checkpoint") is False
-    if not wants_asset(asset, getattr(dag, "default_args", None)) or never_writes:
-        return
+    declared = _asset_to_declare(
+        partial_kwargs.get("dag"),
+        partial_kwargs["task_id"],
+        partial_kwargs.get("asset"),
+        partial_kwargs.get("checkpoint"),
+    )
+    outlets = list(partial_kwargs.get("outlets") or ())
+    if declared is not None and declared not in outlets:
+        partial_kwargs["outlets"] = [*outlets, declared]
+
+
+def _asset_to_declare(dag: Any, task_id: str, asset: bool | None, checkpoint: Any) -> Asset | None:
+    """The result asset task ``task_id`` of ``dag`` declares, or ``None``: its ``asset=`` decides, else (unless
+    it says ``checkpoint=False``: it never writes) its DAG's ``default_args`` or ``[results] assets``."""
+    if asset is None and checkpoint is False:
+        return None
+    if not wants_asset(asset, getattr(dag, "default_args", None)):
+        return None
     if dag is None:
         if asset:
             raise ResultConfigError(
-                f"Task {partial_kwargs.get('task_id')!r}: asset=True needs the task to be created in a DAG"
+                f"Task {task_id!r}: asset=True names the asset after the DAG, and this task has none yet: create "
+                "it inside `with DAG(...)` / a @dag function, or pass dag="
             )
-        return
-    declared = result_asset(dag.dag_id, partial_kwargs["task_id"])
-    outlets = list(partial_kwargs.get("outlets") or ())
-    if declared not in outlets:
-        partial_kwargs["outlets"] = [*outlets, declared]
+        return None  # [results] assets = True: a task without a DAG has no asset to name
+    return result_asset(dag.dag_id, task_id)
 
 
 def own_result_asset(operator: Any) -> Asset | None:
@@ -149,7 +142,7 @@ def own_result_asset(operator: Any) -> Asset | None:
         declared = result_asset(operator.dag_id, operator.task_id)
     except ValueError:
         return None
-    return declared if declared in (operator.outlets or ()) else None
+    return declared if declared in operator.outlets else None
 
 
 def emit_result_asset_event(operator: Any, context: Any, variables: Mapping[str, Any], written: Any) -> None:
@@ -202,9 +195,9 @@ def load_result(event: Any) -> Any:
 
     .. code-block:: python
 
-        @task(inlets=[asset])
+        @task
         def report(*, triggering_asset_events):
-            table = load_result(triggering_asset_events[asset][-1])
+            table = load_result(max(triggering_asset_events[asset], key=lambda event: event.timestamp))
 
     :raises UntrustedAssetEventError: the event fails a check; nothing was read.
     :raises ResultIntegrityError: the location holds another value now (overwritten since the event) or a
@@ -337,6 +330,8 @@ class _TriggeringResult:
             events = list(context["triggering_asset_events"][self.asset])
         except KeyError:
             events = []
+        # Airflow hands them over in no particular order: oldest first.
+        events.sort(key=lambda event: event.timestamp)
         if not events:
             raise ResultNotFoundError(
                 f"This run was not triggered by an event of {self.asset.uri} (triggered by hand or by another "
