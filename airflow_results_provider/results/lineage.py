@@ -8,7 +8,8 @@ signature object: the commit protocol's own objects go through the store's SDK c
 and a list stored in chunks reports its base location once (:func:`reported_once`).
 
 Reporting is cheap and never fails a task: nothing is collected when no lineage reader is registered (no
-OpenLineage provider), and any error is logged at debug level and swallowed. Inline, constant, secret and
+OpenLineage provider) or outside a task (no plugins loaded), and any error is logged at debug level and
+swallowed. Inline, constant, secret and
 handler-backed Results report nothing (they have no location, and a secret's name must not leave the task).
 """
 
@@ -50,9 +51,10 @@ def report_result(direction: Direction, result: Any, location: str) -> None:
     if _SUPPRESSED.get():
         return
     try:
-        uri = lineage_uri(result, location)
+        collector = _collector()  # first: without one, not even the URI is worked out
+        uri = lineage_uri(result, location) if collector is not None else None
         if uri:
-            _report(direction, uri)
+            _add(collector, direction, uri)
     except Exception:  # lineage must never fail a task
         log.debug("Could not report the lineage of a Result at %r", location, exc_info=True)
 
@@ -62,7 +64,9 @@ def report_uri(direction: Direction, uri: str | None) -> None:
     if _SUPPRESSED.get() or not uri:
         return
     try:
-        _report(direction, uri)
+        collector = _collector()
+        if collector is not None:
+            _add(collector, direction, uri)
     except Exception:  # lineage must never fail a task
         log.debug("Could not report the lineage of %r", uri, exc_info=True)
 
@@ -98,10 +102,7 @@ def lineage_uri(result: Any, location: str) -> str | None:
     return str(uri) if uri else None
 
 
-def _report(direction: Direction, uri: str) -> None:
-    collector = _collector()
-    if collector is None:
-        return
+def _add(collector: Any, direction: Direction, uri: str) -> None:
     if direction == "input":
         collector.add_input_asset(context=RESULT_LINEAGE_CONTEXT, uri=uri)
     else:
@@ -125,10 +126,17 @@ def _collector() -> Any:
 
 
 def _has_lineage_readers() -> bool:
-    """Whether a plugin registered a hook lineage reader (the OpenLineage provider does when enabled)."""
+    """Whether a plugin registered a hook lineage reader (the OpenLineage provider does when enabled).
+
+    ``False`` at once when this process has loaded no plugins: a task runner loads them (its listeners)
+    before the task runs, so a process without them (a CLI command, a test) has no reader to feed, and
+    loading them here would cost it seconds."""
     try:
         from airflow.sdk import plugins_manager
 
+        loaded = getattr(plugins_manager._get_plugins, "cache_info", None)
+        if loaded is not None and loaded().currsize == 0:
+            return False
         return bool(plugins_manager.get_hook_lineage_readers_plugins())
-    except Exception:  # an Airflow without this helper: let its getter decide
+    except Exception:  # an Airflow without these helpers: let its getter decide
         return True

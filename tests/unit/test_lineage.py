@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, airflow_env
 
 READER_PLUGIN = """
@@ -32,6 +34,10 @@ from pathlib import Path
 
 root = Path(sys.argv[1])
 from airflow.sdk.lineage import get_hook_lineage_collector
+from airflow.sdk.listener import get_listener_manager
+
+if "--outside-a-task" not in sys.argv:
+    get_listener_manager()  # what a task runner does first: load the plugins and their listeners
 
 
 def collected():
@@ -47,9 +53,9 @@ def created():
 """
 
 
-def run_script(tmp_path: Path, body: str, *, reader: bool = True, **env: str) -> dict:
-    """Run ``PRELUDE + body`` in a fresh process (a lineage reader plugin registered when ``reader``); the
-    JSON object its last line prints."""
+def run_script(tmp_path: Path, body: str, *, reader: bool = True, in_a_task: bool = True, **env: str) -> dict:
+    """Run ``PRELUDE + body`` in a fresh process (a lineage reader plugin registered when ``reader``, plugins
+    loaded first as a task runner does when ``in_a_task``); the JSON object its last line prints."""
     plugins = tmp_path / "plugins"
     plugins.mkdir(exist_ok=True)
     if reader:
@@ -57,7 +63,8 @@ def run_script(tmp_path: Path, body: str, *, reader: bool = True, **env: str) ->
     store = tmp_path / "store"
     store.mkdir(exist_ok=True)
     proc = subprocess.run(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(body), str(store)],
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(body), str(store)]
+        + ([] if in_a_task else ["--outside-a-task"]),
         env=airflow_env(
             AIRFLOW__CORE__PLUGINS_FOLDER=str(plugins),
             AIRFLOW__RESULTS__LOCAL_DIR=str(store),
@@ -187,19 +194,43 @@ def test_lineage_errors_never_fail_the_read_or_write(tmp_path):
     assert out == {"inputs": [], "outputs": []}
 
 
-def test_no_collector_is_created_when_no_lineage_reader_is_registered(tmp_path):
+@pytest.mark.parametrize(
+    ("reader", "in_a_task"), [(False, True), (True, False)], ids=["no-reader", "outside-a-task"]
+)
+def test_no_collector_is_created_when_nothing_would_read_it(tmp_path, reader, in_a_task):
     # Creating the collector loads every provider's asset factories (seconds): without a reader (no
-    # OpenLineage) nothing would read what it collects, and it is not created.
+    # OpenLineage) or outside a task (a CLI command: no plugins loaded, so no lineage listener either),
+    # nothing would read what it collects, and it is not created; outside a task no plugin is loaded for it.
     out = run_script(
         tmp_path,
         """
+        from airflow.sdk import plugins_manager
         from airflow_results_provider import LocalResult
 
         result = LocalResult(dir=str(root))
         written = result.write({"v": 1}, dag_id="d", task_id="t")
         result.read(written.location)
-        print(json.dumps({"created": created()}))
+        print(json.dumps({"created": created(), "plugins": plugins_manager._get_plugins.cache_info().currsize}))
         """,
-        reader=False,
+        reader=reader,
+        in_a_task=in_a_task,
     )
-    assert out == {"created": False}
+    assert out == {"created": False, "plugins": 1 if in_a_task else 0}
+
+
+def test_an_s3_multipart_write_is_one_asset(tmp_path, s3_server):
+    # moto: a 12 MB value goes up in three 5 MB parts, beside a pending and a final sidecar and a lease.
+    out = run_script(
+        tmp_path,
+        """
+        from airflow_results_provider import S3Result
+
+        result = S3Result("results-test", prefix="lineage", part_size=5 * 1024 * 1024)
+        written = result.write(b"x" * 12 * 1024 * 1024, dag_id="d", task_id="big", run_id="r")
+        assert len(result.read(written.location).value) == 12 * 1024 * 1024
+        print(json.dumps({**collected(), "uri": result.uri(written.location)}))
+        """,
+    )
+    assert out["uri"].startswith("s3://results-test/lineage/d/")
+    assert out["outputs"] == [[out["uri"], 1]]
+    assert out["inputs"] == [[out["uri"], 1]]
