@@ -68,7 +68,9 @@ class Standalone:
         self.log = open(home / "standalone.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 180) -> None:
+    def start(self, timeout: float = float(os.environ.get("RESULTS_E2E_START_TIMEOUT", "600"))) -> None:
+        """Start ``airflow standalone`` and wait until its scheduler and DAG processor are healthy (a loaded
+        2-core machine takes minutes: Airflow 3.4's API server alone took 3.5 min under a load of 14)."""
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("airflow")), "standalone"],
             env=self.env,

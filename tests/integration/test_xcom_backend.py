@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from airflow_results_provider.index._airflow_xcom import stores_per_attempt
 from tests.conftest import ROOT, airflow_env, payload_files
 
 pytestmark = pytest.mark.airflow
@@ -138,6 +138,18 @@ with DAG("xcom_bad", schedule=None, default_args={"retries": 0}) as bad:
     p >> d
     r = read_it(p)
     d >> r
+
+
+with DAG("xcom_delete", schedule=None, default_args={"retries": 0}):
+
+    @task
+    def push_and_delete(ti=None):
+        from airflow.sdk.execution_time.xcom import XCom
+
+        ti.xcom_push(key="scratch", value={"rows": list(range(20000))})  # offloaded
+        XCom.delete(key="scratch", dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index)
+
+    push_and_delete()
 """
 
 
@@ -166,13 +178,31 @@ def run_steps(tmp_path: Path, results: Path, *steps: str, **env: str) -> tuple[d
     return json.loads(lines[-1].removeprefix("RESULT-JSON ")), output
 
 
-def xcom_rows(airflow_home: Path, dag_id: str, run_id: str) -> dict:
-    with sqlite3.connect(airflow_home / "airflow.db") as db:
-        rows = db.execute(
-            "select task_id, map_index, key, value from xcom where dag_id = ? and run_id = ?",
-            (dag_id, run_id),
-        ).fetchall()
-    return {(task, index, key): json.loads(v) if isinstance(v, str) else v for task, index, key, v in rows}
+def xcom_rows(dag_id: str, run_id: str, *, all_attempts: bool = False, per_attempt: bool = False) -> dict:
+    """``{(task_id, map_index, key): value}`` of a run's XCom rows, read through Airflow's ``XComModel`` (the
+    ``xcom`` table up to Airflow 3.3, the read projection over ``xcom_v1``/``xcom_v2`` from 3.4), of the current
+    task attempts, or of every attempt with ``all_attempts``; ``per_attempt``: a list of values per key, oldest
+    first."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_results_provider.index._airflow_xcom import ALL_ATTEMPTS, xcom_model
+
+    model = xcom_model()
+    statement = (
+        select(model.task_id, model.map_index, model.key, model.value)
+        .where(model.dag_id == dag_id, model.run_id == run_id)
+        .order_by(model.timestamp)
+    )
+    with create_session() as session:
+        rows = session.execute(statement.execution_options(**(ALL_ATTEMPTS if all_attempts else {}))).all()
+    out: dict = {}
+    for task, index, key, value in rows:  # the JSON column is decoded: the value the backend stored
+        if per_attempt:
+            out.setdefault((task, index, key), []).append(value)
+        else:
+            out[(task, index, key)] = value
+    return out
 
 
 def test_values_inline_offloaded_mapped_multiple_outputs_retries(airflow_db, airflow_home, tmp_path):
@@ -183,7 +213,7 @@ def test_values_inline_offloaded_mapped_multiple_outputs_retries(airflow_db, air
     assert (tmp_path / "consumed").read_text() == "xxx"  # failed try, retry, and the run after the clear
     assert set(cleared["states"].values()) == {"success"}
 
-    rows = xcom_rows(airflow_home, "xcom_values", first["run_id"])
+    rows = xcom_rows("xcom_values", first["run_id"])
     assert rows[("small", -1, "return_value")] == {
         "a": 1,
         "when": "now",
@@ -230,10 +260,33 @@ def test_purge_on_clear_deletes_only_what_the_backend_wrote(airflow_db, airflow_
         "clear:xcom_values:big_json,checkpointed",
         AIRFLOW__RESULTS__PURGE="on_clear",
     )
-    _first, cleared = out["xcom_values"]
+    first, cleared = out["xcom_values"]
     assert set(cleared["states"].values()) == {"success"}, cleared["states"]
-    assert "Purged XCom payload" in log and "/big_json/return_value.json" in log
     assert (results / "ckpt" / "checkpointed.pkl").exists()  # a checkpoint is never purged
+    if not stores_per_attempt():  # Airflow < 3.4: the rerun deletes the cleared row through XCom.delete
+        assert "Purged XCom payload" in log and "/big_json/return_value.json" in log
+        return
+    # Airflow >= 3.4 keeps a cleared attempt with its XCom rows (its history): no row is deleted, so nothing is
+    # purged; the new attempt's value replaces the payload (docs/compatibility.md, "purge on clear").
+    assert "Purged XCom payload" not in log, (
+        "Airflow >= 3.4 now deletes a cleared attempt's XCom rows through XCom.delete: "
+        "update docs/compatibility.md (purge on clear) and this test"
+    )
+    attempts = xcom_rows("xcom_values", first["run_id"], all_attempts=True, per_attempt=True)
+    assert len(attempts[("big_json", -1, "return_value")]) == 2, (
+        "Airflow >= 3.4 no longer keeps the cleared attempt's XCom row (docs/compatibility.md, purge on clear)"
+    )
+
+
+def test_xcom_delete_purges_on_every_airflow(airflow_db, airflow_home, tmp_path):
+    """XCom.delete (task code; the runner before a rerun on Airflow < 3.4) deletes the row and purges the payload
+    the backend wrote, on every supported Airflow."""
+    results = tmp_path / "results"
+    out, log = run_steps(tmp_path, results, "run:xcom_delete", AIRFLOW__RESULTS__PURGE="on_clear")
+    assert out["xcom_delete"][0]["states"] == {"push_and_delete": "success"}, log[-3000:]
+    assert "Purged XCom payload" in log and "/push_and_delete/scratch.json" in log, log[-3000:]
+    assert not [p for p in payload_files(results) if "/push_and_delete/" in p]
+    assert ("push_and_delete", -1, "scratch") not in xcom_rows("xcom_delete", out["xcom_delete"][0]["run_id"])
 
 
 def test_bad_input_fails_the_task_with_a_clear_error(airflow_db, airflow_home, tmp_path):
@@ -251,7 +304,7 @@ def test_bad_input_fails_the_task_with_a_clear_error(airflow_db, airflow_home, t
 def _row(results_root: Path, tmp_path: Path, airflow_home: Path, **env: str) -> dict:
     out, _ = run_steps(tmp_path, results_root, "run:xcom_values", **env)
     run_id = out["xcom_values"][0]["run_id"]
-    return xcom_rows(airflow_home, "xcom_values", run_id)[("big_json", -1, "return_value")]
+    return xcom_rows("xcom_values", run_id)[("big_json", -1, "return_value")]
 
 
 def read_row(value, monkeypatch, **env):
