@@ -107,6 +107,23 @@ def _purge_callers() -> None:
         raise changed("purge-callers", "the task runner no longer deletes the XCom keys the server names")
 
 
+@internal("xcom-push-hooks")
+def _xcom_push_hooks() -> None:
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    runner = inspect.getsource(importlib.import_module("airflow.sdk.execution_time.task_runner"))
+    if "_push" in vars(BaseXCom):  # Airflow >= 3.4
+        for name in ("_push", "_apush"):
+            parameters("xcom-push-hooks", getattr(BaseXCom, name), "ti", "key", "value", "mapped_length")
+        parameters("xcom-push-hooks", BaseXCom._store, "coordinate", "map_index", "key", "value")
+        if "XCom._push(" not in runner:
+            raise changed("xcom-push-hooks", "the task runner no longer pushes through XCom._push")
+        return
+    parameters("xcom-push-hooks", BaseXCom.set, "key", "value", "_mapped_length")
+    if "_mapped_length=" not in runner:
+        raise changed("xcom-push-hooks", "the task runner no longer passes _mapped_length to XCom.set")
+
+
 @internal("display-serializers")
 def _display_serializers() -> None:
     """Each (module, function) is a function of that module or a method of one of its classes (frames are
