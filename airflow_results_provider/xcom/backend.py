@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow.sdk.bases.xcom import BaseXCom
 
@@ -42,6 +42,22 @@ _FEEDS_MAPPED_TASKS: contextvars.ContextVar[bool] = contextvars.ContextVar(
 #: The identity of the XCom row being pulled or deleted (DAG, task, run, map index, key): what an envelope
 #: must have been signed for. Set by get_one/get_all/delete, which know it; deserialize_value does not.
 _ROW: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("results_xcom_row", default=None)
+#: Airflow >= 3.4: the task instance pushing its own XCom (the return value is pushed after its context ends).
+_PUSHING_TI: contextvars.ContextVar[Any] = contextvars.ContextVar("results_xcom_pushing_ti", default=None)
+#: Airflow >= 3.4: the map index of the row being stored (``_store`` is given it, ``store_value`` is not).
+_STORING_MAP_INDEX: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "results_xcom_storing_map_index", default=None
+)
+
+
+@contextlib.contextmanager
+def _pushing(ti: Any, mapped_length: int | None) -> Iterator[None]:
+    pushing, feeds = _PUSHING_TI.set(ti), _FEEDS_MAPPED_TASKS.set(mapped_length is not None)
+    try:
+        yield
+    finally:
+        _FEEDS_MAPPED_TASKS.reset(feeds)
+        _PUSHING_TI.reset(pushing)
 
 
 @contextlib.contextmanager
@@ -60,10 +76,27 @@ class ResultXComBackend(BaseXCom):
     def set(cls, key: str, value: Any, *, _mapped_length: int | None = None, **kwargs: Any) -> None:
         """Push ``value`` as Airflow does, its row holding a plain value or an envelope (:meth:`serialize_value`)."""
         token = _FEEDS_MAPPED_TASKS.set(_mapped_length is not None)
+        if _mapped_length is not None:  # Airflow < 3.4 only: 3.4's set has none (its pushes use _push)
+            kwargs["_mapped_length"] = _mapped_length
         try:
-            super().set(key, value, _mapped_length=_mapped_length, **kwargs)
+            super().set(key, value, **kwargs)
         finally:
             _FEEDS_MAPPED_TASKS.reset(token)
+
+    @classmethod
+    def _push(cls, ti: Any, key: str, value: Any, **kwargs: Any) -> None:
+        """Airflow >= 3.4 pushes a task's own XCom here, with ``mapped_length`` for a list mapped tasks expand
+        over: that list is stored in chunks, as :meth:`set` does on 3.2/3.3 (docs/compatibility.md). The task
+        instance is kept for :meth:`store_value` (its loop iteration: the return value is pushed after the task's
+        context ended)."""
+        with _pushing(ti, kwargs.get("mapped_length")):
+            super()._push(ti, key, value, **kwargs)  # type: ignore[misc]
+
+    @classmethod
+    async def _apush(cls, ti: Any, key: str, value: Any, **kwargs: Any) -> None:
+        """The async :meth:`_push` (the value is stored in a thread that copies this context)."""
+        with _pushing(ti, kwargs.get("mapped_length")):
+            await super()._apush(ti, key, value, **kwargs)  # type: ignore[misc]
 
     @classmethod
     def get_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
@@ -113,8 +146,9 @@ class ResultXComBackend(BaseXCom):
         run_id: str | None = None,
         map_index: int | None = None,
     ) -> Any:
-        """The row for ``value``: small JSON stays plain, a value the mixin just checkpointed becomes a reference
-        to it, anything else is written to ``[results] xcom_result`` behind a (signed) envelope."""
+        """The row for ``value`` (Airflow < 3.4; 3.4 calls :meth:`store_value`): small JSON stays plain, a value
+        the mixin just checkpointed becomes a reference to it, anything else is written to ``[results]
+        xcom_result`` behind a (signed) envelope."""
         ident = {
             "dag_id": dag_id,
             "task_id": task_id,
@@ -122,24 +156,41 @@ class ResultXComBackend(BaseXCom):
             "map_index": map_index,
             "xcom_key": key,
         }
-        if value is None:
-            return BaseXCom.serialize_value(value)
-        if key == BaseXCom.XCOM_RETURN_KEY:
-            from airflow_results_provider.xcom.handoff import take_checkpoint
+        return _row_for(value, ident, _Instance())
 
-            checkpoint = take_checkpoint(dag_id, task_id, run_id, map_index, value)
-            if checkpoint is not None and is_builtin_label(checkpoint.serializer.label):
-                return _envelope(
-                    checkpoint.metadata or {},
-                    checkpoint.store_spec(),
-                    checkpoint.location,
-                    OWNER_CHECKPOINT,
-                    ident,
-                )
-        inline = _inline_json(value)
-        if inline is not NOTHING:
-            return inline
-        return _offload(value, ident)
+    @classmethod
+    def _store(cls, coordinate: Any, map_index: int, *args: Any, **kwargs: Any) -> Any:
+        """Airflow >= 3.4 stores every XCom through here: keep the row's map index for :meth:`store_value`."""
+        token = _STORING_MAP_INDEX.set(map_index)
+        try:
+            return super()._store(coordinate, map_index, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            _STORING_MAP_INDEX.reset(token)
+
+    @classmethod
+    def store_value(cls, coordinate: Any, key: str, value: Any) -> Any:
+        """Airflow >= 3.4: the row for ``value`` written for ``coordinate`` (an ``XComCoordinate``), as
+        :meth:`serialize_value` makes it, at a location of that task instance's own: ``.../iteration-<i>/...``
+        in iteration ``i`` of a native Task Loop (the same location as a task outside any loop otherwise),
+        ``.../ti-<id>/...`` for a task instance whose iteration is not known here (a trigger writing for it),
+        ``.../write-<uuid>/...`` when one task writes another's XCom (``coordinate.ti_id`` is None), unique
+        per write. Airflow 3.2/3.3 never call it."""
+        ident = {
+            "dag_id": coordinate.dag_id,
+            "task_id": coordinate.task_id,
+            "run_id": coordinate.run_id,
+            "map_index": _STORING_MAP_INDEX.get(),
+            "xcom_key": key,
+        }
+        return _row_for(value, ident, _instance_of(coordinate))
+
+    @classmethod
+    def load_value(cls, stored: Any) -> Any:
+        """Airflow >= 3.4: the value of a pulled row, read exactly as :meth:`deserialize_value` reads it (the
+        row's identity comes from the pull, as there)."""
+        from types import SimpleNamespace
+
+        return cls.deserialize_value(SimpleNamespace(value=stored))
 
     @staticmethod
     def deserialize_value(result: Any) -> Any:
@@ -180,6 +231,77 @@ class ResultXComBackend(BaseXCom):
             log.info("Purged XCom payload %s", value.get("location"))
 
 
+class _Instance(NamedTuple):
+    """Where in its task a stored value belongs beyond DAG, run, task, map index and key."""
+
+    #: The native Task Loop iteration (Airflow >= 3.4), ``None`` outside a loop or when not known.
+    loop_index: int | None = None
+    #: A path part making the location the task instance's own (``ti-<id>``) or the write's (``write-<uuid>``).
+    part: str | None = None
+
+
+def _instance_of(coordinate: Any) -> _Instance:
+    """The :class:`_Instance` of an ``XComCoordinate``: the running task instance's loop iteration when the
+    coordinate is its own, else a part unique to the task instance or, without one, to this write."""
+    ti_id = getattr(coordinate, "ti_id", None)
+    if ti_id is None:  # one task writing another's XCom: only the server knows which instance that is
+        import uuid
+
+        return _Instance(part=f"write-{uuid.uuid4().hex}")
+    ti = _PUSHING_TI.get()
+    if ti is None:
+        try:
+            from airflow.sdk import get_current_context
+
+            ti = get_current_context().get("ti")
+        except Exception:  # e.g. a trigger writing for its deferred task instance: no task context
+            ti = None
+    if ti is not None and str(getattr(ti, "id", "")) == str(ti_id):
+        try:
+            index = getattr(ti.get_template_context().get("loop"), "index", None)
+        except Exception:  # a task instance without a template context (a trigger's)
+            return _Instance(part=f"ti-{ti_id}")
+        return _Instance(loop_index=map_index_or_none(index))
+    return _Instance(part=f"ti-{ti_id}")
+
+
+def _row_for(value: Any, ident: dict[str, Any], instance: _Instance) -> Any:
+    """The row for ``value`` written for ``ident`` (see :meth:`ResultXComBackend.serialize_value`)."""
+    if value is None:
+        return BaseXCom.serialize_value(value)
+    extra = {"loop_index": instance.loop_index} if instance.loop_index is not None else None
+    if ident["xcom_key"] == BaseXCom.XCOM_RETURN_KEY:
+        from airflow_results_provider.xcom.handoff import take_checkpoint
+
+        checkpoint = take_checkpoint(
+            ident["dag_id"], ident["task_id"], ident["run_id"], ident["map_index"], value
+        )
+        if checkpoint is not None and is_builtin_label(checkpoint.serializer.label):
+            return _envelope(
+                checkpoint.metadata or {},
+                checkpoint.store_spec(),
+                checkpoint.location,
+                OWNER_CHECKPOINT,
+                ident,
+                extra,
+            )
+    inline = _inline_json(value)
+    if inline is not NOTHING:
+        return inline
+    return _offload(value, ident, instance)
+
+
+def _xcom_location(context: dict[str, Any], extension: str, instance: _Instance) -> str:
+    """``xcom/<default location>``, with the instance's part before the key's file name when it has one."""
+    from airflow_results_provider.templating.filters import default_location
+
+    location = "xcom/" + default_location(context, extension)
+    if instance.part is None:
+        return location
+    head, name = location.rsplit("/", 1)
+    return f"{head}/{instance.part}/{name}"
+
+
 def _inline_json(value: Any) -> Any:
     """The plain JSON row Airflow's default backend would store, or ``NOTHING``."""
     module = type(value).__module__.split(".", 1)[0]
@@ -205,19 +327,21 @@ def _inline_json(value: Any) -> Any:
     return serialized if json_size_at_most(serialized, threshold) else NOTHING
 
 
-def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
+def _offload(value: Any, ident: dict[str, Any], instance: _Instance) -> dict[str, Any]:
     from airflow_results_provider.results.registry import configured_result
-    from airflow_results_provider.templating.filters import default_location
 
     result = configured_result("xcom_result")
     result.serializer = _serializer_for(value)
     context = {**ident, "map_index": map_index_or_none(ident["map_index"]), "owner": OWNER_XCOM}
+    if instance.loop_index is not None:
+        context["loop_index"] = instance.loop_index
+    position = {"loop_index": instance.loop_index} if instance.loop_index is not None else {}
     if _FEEDS_MAPPED_TASKS.get() and type(value) is list and value:
         from airflow_results_provider.core.metadata import build_metadata
         from airflow_results_provider.results.lineage import reported_once
         from airflow_results_provider.xcom._sequence import write_chunks
 
-        key = "xcom/" + default_location(context, "")
+        key = _xcom_location(context, "", instance)
         with reported_once("output", result, key):  # lineage names the list, not its chunks
             fields = write_chunks(result, key, value, context)
         metadata = build_metadata(
@@ -229,11 +353,12 @@ def _offload(value: Any, ident: dict[str, Any]) -> dict[str, Any]:
             **fields,
         )
         extra = {k: fields[k] for k in ("kind", "length", "chunk_len", "chunks")}
-        return _envelope(metadata, result.store_spec(), key, OWNER_XCOM, ident, extra)
-    result.location = "xcom/" + default_location(context, result.serializer.extension)
+        return _envelope(metadata, result.store_spec(), key, OWNER_XCOM, ident, {**extra, **position})
+    result.location = _xcom_location(context, result.serializer.extension, instance)
     written = result.write(value, **context)
     # Every integer of an orjson payload fits in 64 bits: the reader may skip its scan for longer ones.
-    extra = {"json_codec": "orjson"} if getattr(written.serializer, "orjson_written", False) else None
+    extra = {"json_codec": "orjson"} if getattr(written.serializer, "orjson_written", False) else {}
+    extra.update(position)
     return _envelope(written.metadata or {}, written.store_spec(), written.location, OWNER_XCOM, ident, extra)
 
 
