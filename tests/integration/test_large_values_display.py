@@ -46,9 +46,15 @@ def rendered_fields(run) -> dict[str, dict]:
     from airflow.models.renderedtifields import RenderedTaskInstanceFields as RTIF
     from airflow.utils.session import create_session
 
+    # RTIF.get_templated_fields, not RTIF columns: Airflow 3.4 stores rendered fields per task attempt
     with create_session() as session:
-        rows = session.query(RTIF).filter(RTIF.dag_id == run.dag_id, RTIF.run_id == run.run_id).all()
-        return {row.task_id: dict(row.rendered_fields) for row in rows}
+        run = session.merge(run)
+        out = {}
+        for ti in run.get_task_instances(session=session):
+            fields = RTIF.get_templated_fields(ti, session=session)
+            if fields is not None:
+                out[ti.task_id] = dict(fields)
+        return out
 
 
 def test_large_arguments_reach_the_task_whole_and_airflow_displays_them_abridged(
