@@ -76,12 +76,6 @@ SECRET_SOURCE = textwrap.dedent(
         ResultPythonOperator(task_id="hidden", python_callable=lambda: {"team": "b"})
     """
 )
-CREATE_TEAMS = """
-from airflow.models.team import Team
-from airflow.utils.session import create_session
-with create_session() as session:
-    session.add_all([Team(name="team_a"), Team(name="team_b")])
-"""
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
@@ -104,9 +98,13 @@ def airflow(standalone_factory, tmp_path_factory):
     ]
 
     def prepare(instance) -> None:
+        airflow_cli = str(Path(sys.executable).with_name("airflow"))
+        # `airflow teams create`, not Team rows: Airflow >= 3.4 also gives each team its default pool, without
+        # which the scheduler never schedules the team's tasks
         for command in (
-            [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-            [sys.executable, "-c", CREATE_TEAMS],
+            [airflow_cli, "db", "migrate"],
+            [airflow_cli, "teams", "create", "team_a"],
+            [airflow_cli, "teams", "create", "team_b"],
         ):
             proc = subprocess.run(
                 command,
