@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.e2e.acl_auth_manager import DAGREADER, DAGREADER_XCOM_DAGS
+from tests.e2e.conftest import REQUEST_TIMEOUT
 
 pytestmark = pytest.mark.airflow
 
@@ -82,7 +83,7 @@ def mint_tokens(airflow, users: dict[str, str]) -> dict[str, str]:
 def fetch(airflow, path: str, token: str) -> tuple[int, str]:
     request = urllib.request.Request(airflow.base + path, headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")

@@ -19,7 +19,7 @@ import pytest
 
 from airflow_results_provider.index.references import detach
 from tests.conftest import ROOT
-from tests.e2e.conftest import XCOM_BACKEND
+from tests.e2e.conftest import REQUEST_TIMEOUT, XCOM_BACKEND
 
 pytestmark = pytest.mark.airflow
 
@@ -154,7 +154,7 @@ def token(airflow, user: str) -> str:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(req, timeout=30) as response:
+    with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as response:
         return json.loads(response.read())["access_token"]
 
 
@@ -162,7 +162,7 @@ def status(airflow, path: str, user: str | None) -> tuple[int, bytes]:
     headers = {"Authorization": f"Bearer {token(airflow, user)}"} if user else {}
     try:
         with urllib.request.urlopen(
-            urllib.request.Request(airflow.base + path, headers=headers), timeout=30
+            urllib.request.Request(airflow.base + path, headers=headers), timeout=REQUEST_TIMEOUT
         ) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import REQUEST_TIMEOUT
+
 pytestmark = pytest.mark.airflow
 
 DAG_ID = "xcom_forged_api"
@@ -86,7 +88,7 @@ def _post(base: str, path: str, body: dict, attempts: int = 5) -> tuple[int, dic
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(req, timeout=30) as response:
+            with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as response:
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             status, detail = exc.code, {"detail": exc.read().decode(errors="replace")}

@@ -78,6 +78,6 @@ def test_xcom_backend_on_the_store(kind, request, airflow_db, airflow_home, tmp_
     out, _ = run_steps(tmp_path, tmp_path / "local", "run:xcom_values", AIRFLOW__RESULTS__XCOM_RESULT=spec)
     run = out["xcom_values"][0]
     assert set(run["states"].values()) == {"success"}, run["states"]
-    envelope = xcom_rows(airflow_home, "xcom_values", run["run_id"])[("big_json", -1, "return_value")]
+    envelope = xcom_rows("xcom_values", run["run_id"])[("big_json", -1, "return_value")]
     assert envelope["result"] == cls and envelope["location"].startswith(f"{spec}/xcom/xcom_values/")
     assert envelope["url"].startswith("https://")
