@@ -59,18 +59,6 @@ def report_result(direction: Direction, result: Any, location: str) -> None:
         log.debug("Could not report the lineage of a Result at %r", location, exc_info=True)
 
 
-def report_uri(direction: Direction, uri: str | None) -> None:
-    """Report one asset URI as an input or output of the running task; never raises."""
-    if _SUPPRESSED.get() or not uri:
-        return
-    try:
-        collector = _collector()
-        if collector is not None:
-            _add(collector, direction, uri)
-    except Exception:  # lineage must never fail a task
-        log.debug("Could not report the lineage of %r", uri, exc_info=True)
-
-
 @contextlib.contextmanager
 def reported_once(direction: Direction, result: Any, location: str) -> Iterator[None]:
     """Reads or writes inside the block report nothing; when it succeeds, ``location`` is reported once.

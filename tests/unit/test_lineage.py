@@ -177,7 +177,6 @@ def test_lineage_errors_never_fail_the_read_or_write(tmp_path):
         tmp_path,
         """
         from airflow_results_provider import LocalResult
-        from airflow_results_provider.results.lineage import report_uri
 
         class ReservedSchemeResult(LocalResult):
             # Airflow refuses an asset URI of the reserved "airflow" scheme: the collector raises.
@@ -187,7 +186,6 @@ def test_lineage_errors_never_fail_the_read_or_write(tmp_path):
         result = ReservedSchemeResult(dir=str(root))
         written = result.write({"v": 1}, dag_id="d", task_id="t")
         assert result.read(written.location).value == {"v": 1}
-        report_uri("output", "airflow://reserved/direct")
         print(json.dumps(collected()))
         """,
     )
