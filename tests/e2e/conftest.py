@@ -157,6 +157,26 @@ class Standalone:
         logs = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return (logs / f"attempt={try_number}.log").read_text()
 
+    def failure_report(self, dag_id: str, run_id: str) -> str:
+        """The states of a run's tasks and the error lines of each failed task's log (for an assertion message
+        pytest prints in full), plus the standalone's own output."""
+        states = self.task_states(dag_id, run_id)
+        lines = [f"{dag_id} {run_id}: {states}"]
+        for task, state in states.items():
+            if state == "success" or not isinstance(task, str):
+                continue
+            try:
+                log = self.task_log(dag_id, run_id, task).splitlines()
+            except OSError as exc:
+                lines.append(f"--- {task}: no log ({exc})")
+                continue
+            errors = [line for line in log if '"level":"error"' in line or '"level":"critical"' in line]
+            lines.append(f"--- {task} ({state}), error lines (else the last 15):")
+            lines.extend((errors or log[-15:])[-15:])
+        lines.append("--- standalone output:")
+        lines.append(self.tail())
+        return "\n".join(lines)
+
 
 XCOM_BACKEND = "airflow_results_provider.xcom.ResultXComBackend"
 

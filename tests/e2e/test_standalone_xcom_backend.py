@@ -43,7 +43,7 @@ def test_rest_api_returns_the_envelope(xcom_standalone, tmp_path):
     source.write_text(SOURCE)
     airflow.add_dag(source, DAG_ID)
     run = airflow.run_dag(DAG_ID)
-    assert run["state"] == "success", airflow.tail()
+    assert run["state"] == "success", airflow.failure_report(DAG_ID, run["dag_run_id"])
     base = f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances"
     envelope = airflow.get(f"{base}/big/xcomEntries/return_value")["value"]
     assert envelope["__airflow_result__"] == 1
