@@ -94,3 +94,25 @@ __all__ = [
     "UntrustedEnvelopeError",
     "missing_extra_error",
 ]
+
+
+class UnhashableInputError(ResultError, TypeError):
+    """A task input cannot be hashed stably for a cache key (a connection, hook, client, open file, lambda or an
+    arbitrary object): the message names the argument and how to exclude it (``cache_policy=INPUTS - "name"``).
+    Never a silent always-miss, never a hash of pickle bytes."""
+
+    def __init__(self, argument: str, value_type: str, detail: str = "") -> None:
+        self.argument = argument
+        self.value_type = value_type
+        hint = (
+            f'exclude it from the key with cache_policy=INPUTS - "{argument.split(".")[0].split("[")[0]}" '
+            "(or a custom cache_key_fn)"
+        )
+        super().__init__(
+            f"Cannot compute a stable cache key: input {argument!r} is a {value_type}, which has no stable "
+            f"hash{': ' + detail if detail else ''}; {hint}"
+        )
+
+
+class CacheClaimTimeoutError(ResultError, TimeoutError):
+    """A task waited for another task instance computing the same cache key longer than its timeout."""
