@@ -117,6 +117,30 @@ def purge() -> str:
 
 
 @functools.cache
+def cache_policy() -> str:
+    """``[results] cache_policy``: the default cache policy expression (``""``: none)."""
+    return _raw("cache_policy").strip()
+
+
+@functools.cache
+def cache_wait_timeout() -> int:
+    """``[results] cache_wait_timeout``: seconds to wait for another instance computing the same cache key."""
+    value = _as_int("cache_wait_timeout", _raw("cache_wait_timeout"))
+    if value < 0:
+        raise ResultConfigError(f"[{SECTION}] cache_wait_timeout must be >= 0, got {value}")
+    return value
+
+
+@functools.cache
+def cache_claim_ttl() -> int:
+    """``[results] cache_claim_ttl``: seconds an unrenewed claim on a cache key lives in an object store."""
+    value = _as_int("cache_claim_ttl", _raw("cache_claim_ttl"))
+    if value < 1:
+        raise ResultConfigError(f"[{SECTION}] cache_claim_ttl must be >= 1, got {value}")
+    return value
+
+
+@functools.cache
 def gc_grace() -> dt.timedelta:
     """``[results] gc_grace``: how old an orphan must be before gc deletes it."""
     return parse_age("gc_grace", _raw("gc_grace"))
@@ -287,6 +311,9 @@ _GETTERS: tuple[Any, ...] = (
     purge,
     signing_key,
     gc_grace,
+    cache_policy,
+    cache_wait_timeout,
+    cache_claim_ttl,
     trusted_stores,
     allow_unsigned_pickle,
     allow_unsigned_envelopes,

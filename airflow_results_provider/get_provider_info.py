@@ -101,6 +101,29 @@ RESULTS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "1h",
         "6h",
     ),
+    "cache_policy": _option(
+        "The cache policy of every Result task that sets none (``cache_policy=`` on the task or in "
+        "``default_args`` wins): policy names joined with ``+``, e.g. ``INPUTS + TASK_SOURCE``; empty or ``NONE``: "
+        "no policy cache (docs/caching.md).",
+        "string",
+        "",
+        "INPUTS + TASK_SOURCE",
+    ),
+    "cache_wait_timeout": _option(
+        "Seconds a task waits for another task instance computing the same cache key (single-flight) before it "
+        "fails with CacheClaimTimeoutError.",
+        "integer",
+        "3600",
+        "600",
+    ),
+    "cache_claim_ttl": _option(
+        "Seconds a computing task's claim on a cache key lives in an object store without being renewed (its "
+        "holder renews it while alive): a killed holder's claim is taken over after this. Local stores use "
+        "file locks the kernel releases at once.",
+        "integer",
+        "60",
+        "120",
+    ),
     "signing_key": _option(
         "Secret key for HMAC-signing XCom envelopes. Envelopes are always signed: when this is empty, the key "
         "is derived from ``[api] secret_key`` (which every Airflow component of a deployment already shares). "

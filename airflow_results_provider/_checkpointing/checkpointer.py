@@ -19,6 +19,8 @@ from airflow_results_provider._checkpointing.options import (
     CheckpointOptions,
     bookkeeping_store,
 )
+from airflow_results_provider._checkpointing.policy_cache import PolicyCache
+from airflow_results_provider.cache_policies import CacheKey
 from airflow_results_provider.core.identity import check_no_collision
 from airflow_results_provider.core.values import NOTHING
 from airflow_results_provider.exceptions import ResultError, ResultNotFoundError
@@ -46,10 +48,13 @@ class TaskCheckpointer:
         inputs: Mapping[str, Any] | None = None,
         parameters: Mapping[str, Any] | None = None,
         logger: logging.Logger | Any = None,
+        cache_key: CacheKey | None = None,
     ) -> None:
         self.options = options
         self.log = logger or log
         self.variables = dict(variables)
+        if cache_key is not None:
+            self.variables["cache_key"] = cache_key.key  # {cache_key} / {{ cache_key }} in locations
         self.result: Result = (options.result or default_result()).copy()
         if options.target is not None:
             self.result.location = _target_location(options.target)
@@ -71,6 +76,18 @@ class TaskCheckpointer:
             if options.caching
             else None
         )
+        self.policy_cache = (
+            PolicyCache(
+                self.result,
+                self.variables,
+                cache_key,
+                expiration=options.cache_expiration,
+                refresh=bool(options.refresh_cache),
+                log=self.log,
+            )
+            if cache_key is not None
+            else None
+        )
         if options.target is not None and not self.enabled:
             self.log.warning(
                 "Task has target %s but checkpointing is off (checkpoint=False or [results] checkpointing = "
@@ -88,11 +105,27 @@ class TaskCheckpointer:
 
     def lookup(self) -> Any:
         """The value to use instead of running the task (target hit, then valid cache), or :data:`NOTHING`."""
-        if self.options.target is not None:
+        if self.options.target is not None and not (self.policy_cache and self.policy_cache.refresh):
             value = self._read_target()
+            if value is not NOTHING:
+                if self.policy_cache:
+                    self.policy_cache.reason = f"hit: found at the target {self.uri()}"
+                return value
+        if self.policy_cache:
+            value = self.policy_cache.read()
             if value is not NOTHING:
                 return value
         return self.cache.read() if self.cache else NOTHING
+
+    def claim_or_wait(self) -> Any:
+        """After a miss: the value another task instance computed for the same cache key while this one waited,
+        or :data:`NOTHING` when this one computes (holding the key's claim until :meth:`release`)."""
+        return self.policy_cache.claim_or_wait() if self.policy_cache else NOTHING
+
+    def release(self) -> None:
+        """Give up the claim on the cache key, if held."""
+        if self.policy_cache:
+            self.policy_cache.release()
 
     def _read_target(self) -> Any:
         location = self.location
@@ -136,6 +169,8 @@ class TaskCheckpointer:
             self.log.info("Checkpointed the return value to %s", self.uri(self.written.location))
         if self.cache:
             self.cache.write(value)
+        if self.policy_cache:
+            self.policy_cache.write(value, self.written)
         return self.written
 
     def _loop_checkpoints(self) -> LoopCheckpoints | None:

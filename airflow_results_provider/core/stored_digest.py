@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+from collections.abc import Iterator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,3 +19,23 @@ class StoredDigest:
     digest: str
     serializer: str = ""
     parts: tuple[str, ...] = ()
+
+
+_DIGESTS_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("results_digests_only", default=False)
+
+
+@contextlib.contextmanager
+def digests_only() -> Iterator[None]:
+    """While active, the XCom backend answers a pull of a stored (offloaded) value with its
+    :class:`StoredDigest` instead of reading the payload: a cache key is computed from what the signed records
+    say, and on a hit the payload is never read."""
+    token = _DIGESTS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _DIGESTS_ONLY.reset(token)
+
+
+def wants_digests() -> bool:
+    """Whether pulls should return :class:`StoredDigest` stand-ins (inside :func:`digests_only`)."""
+    return _DIGESTS_ONLY.get()

@@ -21,6 +21,14 @@ from airflow_results_provider._checkpointing import (
 from airflow_results_provider.core.preview import abridge
 from airflow_results_provider.core.rows import OWNER_CHECKPOINT, OWNER_TARGET
 from airflow_results_provider.looping import Loop
+from airflow_results_provider.operators._cache_decision import (
+    Decision,
+    bind_inputs,
+    compute_key,
+    decide_before_render,
+    options_of,
+    take_decision,
+)
 from airflow_results_provider.operators._rendered_fields import (
     RENDERED,
     abridge_template_fields_for_display,
@@ -52,6 +60,12 @@ class ResultMixin:
     :param cache_for: a ``timedelta``: reuse the value computed by an earlier run while it is fresh.
     :param cache_validator: a validator from :mod:`airflow_results_provider.cache_validators`.
     :param cache_key: share a cache between tasks (default: ``<dag_id>.<task_id>``).
+    :param cache_policy: what the cache key is made of (:mod:`airflow_results_provider.cache_policies`, e.g.
+        ``INPUTS + TASK_SOURCE``; default ``[results] cache_policy``): the same key reuses the stored value.
+    :param cache_expiration: a ``timedelta`` after which an entry of ``cache_policy`` is not used.
+    :param refresh_cache: ``True``: compute and overwrite the entry, never reuse it.
+    :param cache_key_fn: ``fn(context, inputs) -> str``: your own cache key (added to ``cache_policy``).
+    :param prune: ``True``: the task does no work when every downstream Result task already has its value.
     :param result_handler: deprecated Prefect 0.x result handler, converted to a Result (with a warning).
     :param asset: ``True``: the task's results are the Airflow asset ``airflow-results://<dag_id>/<task_id>``
         and each checkpoint write emits an event for it (default: ``[results] assets``; see
@@ -67,6 +81,11 @@ class ResultMixin:
     cache_for: Any = None
     cache_validator: Any = None
     cache_key: str | None = None
+    cache_policy: Any = None
+    cache_expiration: Any = None
+    refresh_cache: bool | None = None
+    cache_key_fn: Any = None
+    prune: bool | None = None
     asset: bool | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -78,6 +97,17 @@ class ResultMixin:
             cls.execute = _wrap_execute(cls.__dict__["execute"])  # type: ignore[attr-defined]
         _add_result_link(cls)
         abridge_template_fields_for_display(cls)
+
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: Any
+    ) -> None:
+        """Airflow's rendering (which pulls the task's upstream values), after the target and cache decision
+        that needs none of them: on a hit, fields holding ``XComArg``s are not rendered, so nothing is pulled."""
+        if parent is self:
+            skipped = decide_before_render(self, context)
+            if skipped:
+                template_fields = [name for name in template_fields if name not in skipped]
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)  # type: ignore[misc]
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         """Render the templates as the operator does, then have Airflow's displays show large fields abridged."""
@@ -116,13 +146,30 @@ def _make_init(cls: type) -> Callable[..., None]:
         cache_for: Any = None,
         cache_validator: Any = None,
         cache_key: str | None = None,
+        cache_policy: Any = None,
+        cache_expiration: Any = None,
+        refresh_cache: bool | None = None,
+        cache_key_fn: Any = None,
+        prune: bool | None = None,
         result_handler: Any = None,
         asset: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if result_handler is not None:
             result = _convert_handler(result, result_handler, target, kwargs.get("task_id"))
-        options = CheckpointOptions(result, checkpoint, target, cache_for, cache_validator, cache_key)
+        options = CheckpointOptions(
+            result,
+            checkpoint,
+            target,
+            cache_for,
+            cache_validator,
+            cache_key,
+            cache_policy,
+            cache_expiration,
+            refresh_cache,
+            cache_key_fn,
+            prune,
+        )
         check_asset_option(asset, result, kwargs.get("task_id"))
         if own is not None:
             own(self, *args, **kwargs)
@@ -189,24 +236,11 @@ def _add_result_link(cls: type) -> None:
 
 def task_inputs(operator: Any) -> dict[str, Any]:
     """The task's inputs by name: a Python callable's bound arguments, else ``op_kwargs``."""
-    op_args = tuple(getattr(operator, "op_args", None) or ())
-    op_kwargs = dict(getattr(operator, "op_kwargs", None) or {})
-    python_callable = getattr(operator, "python_callable", None)
-    if python_callable is None:
-        return op_kwargs
-    try:
-        signature = inspect.signature(python_callable)
-        bound = signature.bind_partial(*op_args, **op_kwargs)
-    except (TypeError, ValueError):
-        return op_kwargs
-    inputs: dict[str, Any] = {}
-    for name, value in bound.arguments.items():
-        kind = signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            inputs.update(value)
-        elif kind is not inspect.Parameter.VAR_POSITIONAL:
-            inputs[name] = value
-    return inputs
+    return bind_inputs(
+        getattr(operator, "python_callable", None),
+        getattr(operator, "op_args", None),
+        getattr(operator, "op_kwargs", None),
+    )
 
 
 def _execute_with_results(
@@ -214,22 +248,58 @@ def _execute_with_results(
 ) -> Any:
     if getattr(operator, _ACTIVE, False):
         return call()  # a super().execute() inside an already checkpointed execute
+    decision = take_decision(operator, context)
+    if decision is not None and decision.hit and decision.checkpointer is not None:
+        return _reuse(operator, context, decision.checkpointer, decision.value)
     inputs = task_inputs(operator)
-    options = CheckpointOptions(*(getattr(operator, name, None) for name in OPTION_NAMES))
+    if decision is not None and decision.checkpointer is not None:
+        checkpointer = decision.checkpointer  # missed before rendering; holds the cache key's claim
+        checkpointer.variables.update({k: v for k, v in inputs.items() if k not in checkpointer.variables})
+    else:
+        checkpointer = _late_checkpointer(operator, context, inputs, decision, check_target)
+        if check_target:
+            value = checkpointer.lookup()
+            if value is NOTHING:
+                value = checkpointer.claim_or_wait()
+            if checkpointer.policy_cache:
+                checkpointer.policy_cache.record_decision(hit=value is not NOTHING)
+            if value is not NOTHING:
+                return _reuse(operator, context, checkpointer, value)
+    try:
+        return _run(operator, context, call, checkpointer)
+    finally:
+        checkpointer.release()
+
+
+def _late_checkpointer(
+    operator: Any, context: Any, inputs: dict[str, Any], decision: Decision | None, check_target: bool
+) -> TaskCheckpointer:
+    """The checkpointer of an execution whose decision needs the task's real inputs (or a resumed deferral)."""
+    options = options_of(operator)
     variables = build_location_context(context, inputs=inputs)
-    checkpointer = TaskCheckpointer(
+    key = decision.key if decision is not None else None
+    policy = options.policy
+    if key is None and policy is not None and check_target:
+        key = compute_key(policy, operator, context, inputs)
+    return TaskCheckpointer(
         options,
         variables,
         inputs=inputs,
         parameters=variables["parameters"],  # the DAG params, resolved once by build_location_context
         logger=operator.log,
+        cache_key=key,
     )
-    if check_target:
-        value = checkpointer.lookup()
-        if value is not NOTHING:
-            _remember(operator, checkpointer.variables, value, checkpointer.found, OWNER_TARGET)
-            emit_result_asset_event(operator, context, checkpointer.variables, None)
-            return value
+
+
+def _reuse(operator: Any, context: Any, checkpointer: TaskCheckpointer, value: Any) -> Any:
+    """Return the value found at the target or in a cache, without running the task."""
+    _remember(operator, checkpointer.variables, value, checkpointer.found, OWNER_TARGET)
+    emit_result_asset_event(operator, context, checkpointer.variables, None)
+    return value
+
+
+def _run(operator: Any, context: Any, call: Callable[[], Any], checkpointer: TaskCheckpointer) -> Any:
+    """Run the task's body (looping if it asks) and checkpoint its value."""
 
     saved_op_kwargs = (
         dict(operator.op_kwargs) if isinstance(getattr(operator, "op_kwargs", None), dict) else None

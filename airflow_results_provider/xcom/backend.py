@@ -17,6 +17,7 @@ from typing import Any
 from airflow.sdk.bases.xcom import BaseXCom
 
 from airflow_results_provider import config
+from airflow_results_provider.core.stored_digest import StoredDigest, wants_digests
 from airflow_results_provider.exceptions import UntrustedEnvelopeError
 from airflow_results_provider.xcom._envelope import (
     OWNER_XCOM,
@@ -268,6 +269,8 @@ def _read_envelope(envelope: dict[str, Any], expected: dict[str, Any]) -> Any:
     from airflow_results_provider.serializers.json_serializer import JSONSerializer
 
     result, location, _ = _open(envelope, expected)
+    if wants_digests():
+        return _stored_digest(envelope)
     if envelope.get("json_codec") == "orjson" and type(result.serializer) is JSONSerializer:
         result.serializer.orjson_written = True  # at worst (a forged row) a long integer reads as a float
     if envelope.get("kind") == "sequence":
@@ -282,6 +285,16 @@ def _read_envelope(envelope: dict[str, Any], expected: dict[str, Any]) -> Any:
         raise ResultNotFoundError(
             f"XCom value of {describe(envelope)} is missing: {exc}{missing_value_hint(envelope)}"
         ) from exc
+
+
+def _stored_digest(envelope: dict[str, Any]) -> StoredDigest:
+    """What a cache key sees of an envelope's value (its checks passed): the recorded digests, nothing read."""
+    serializer = str(envelope.get("serializer", ""))
+    if envelope.get("kind") == "sequence":
+        chunks = envelope.get("chunks") or []
+        parts = tuple(str(c) for c in chunks)  # each chunk's sha256, signed with the envelope
+        return StoredDigest("sha256", "", serializer, parts)
+    return StoredDigest("sha256", str(envelope.get("sha256", "")), serializer)
 
 
 def _is_common_io_reference(value: str) -> bool:

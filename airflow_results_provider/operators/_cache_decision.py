@@ -1,0 +1,158 @@
+"""Target and cache decisions made before a task pulls its upstream values (issue: "decided before the work").
+
+Airflow resolves a task's ``XComArg`` arguments while it renders the task's template fields, before
+``execute``. A ``ResultMixin`` task decides there, first, whether it has a value already:
+
+- its cache key (``cache_policy=``), with each upstream value that is stored (a Result, an offloaded XCom value)
+  stood in for by its recorded digest (:func:`~airflow_results_provider.core.stored_digest.digests_only`), so no
+  payload is read to compute it;
+- its target, when the location template does not name the task's inputs;
+- on a hit, the fields that hold ``XComArg`` references are not rendered at all: nothing upstream is pulled;
+- on a miss, the task takes the key's claim (single-flight) or waits for the instance holding it.
+
+What cannot be decided here is decided in ``execute`` with the real values, as before: a target naming inputs,
+Prefect 1's ``cache_for``/``cache_validator`` (their validators compare values), a ``cache_key_fn`` and
+``TASK_SOURCE`` of a classic operator (its rendered template fields).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_results_provider._checkpointing import NOTHING, OPTION_NAMES, CheckpointOptions, TaskCheckpointer
+from airflow_results_provider.cache_policies import CacheKey, CachePolicy, KeyContext
+from airflow_results_provider.core.stored_digest import digests_only
+from airflow_results_provider.exceptions import LocationTemplateError
+from airflow_results_provider.templating.context import build_location_context
+
+#: Where an operator keeps the decision of its current execution between rendering and ``execute``.
+DECISION = "_results_decision"
+
+
+@dataclasses.dataclass
+class Decision:
+    """What rendering decided for one task instance (``identity``), handed to ``execute``."""
+
+    identity: tuple[Any, ...]
+    key: CacheKey | None
+    checkpointer: TaskCheckpointer | None = None
+    value: Any = NOTHING
+
+    @property
+    def hit(self) -> bool:
+        """A value was found: ``execute`` returns it without running the task."""
+        return self.value is not NOTHING
+
+
+def options_of(operator: Any) -> CheckpointOptions:
+    """The checkpoint options set on ``operator``."""
+    return CheckpointOptions(*(getattr(operator, name, None) for name in OPTION_NAMES))
+
+
+def identity_of(context: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The task instance (and try) a decision belongs to."""
+    ti = context.get("ti") or context.get("task_instance")
+    return tuple(
+        getattr(ti, name, None) for name in ("dag_id", "task_id", "run_id", "map_index", "try_number")
+    )
+
+
+def bind_inputs(python_callable: Any, op_args: Any, op_kwargs: Any) -> dict[str, Any]:
+    """The task's inputs by name: ``python_callable``'s bound arguments, else ``op_kwargs``."""
+    op_args = tuple(op_args or ())
+    op_kwargs = dict(op_kwargs or {})
+    if python_callable is None:
+        return op_kwargs
+    try:
+        signature = inspect.signature(python_callable)
+        bound = signature.bind_partial(*op_args, **op_kwargs)
+    except (TypeError, ValueError):
+        return op_kwargs
+    inputs: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            inputs.update(value)
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            inputs[name] = value
+    return inputs
+
+
+def compute_key(
+    policy: CachePolicy, operator: Any, context: Mapping[str, Any], inputs: Mapping[str, Any]
+) -> CacheKey | None:
+    """The cache key of this execution under ``policy``."""
+    variables = build_location_context(context)
+    return policy.compute_key(
+        KeyContext(
+            inputs=inputs,
+            task=operator,
+            params=variables.get("parameters") or {},
+            run_id=variables.get("run_id"),
+            context=variables,
+        )
+    )
+
+
+def decide_before_render(operator: Any, context: Any) -> list[str]:
+    """Decide what can be decided before the task's upstream values are pulled; keep the decision on the
+    operator for ``execute``. Returns the template fields not to render (those holding ``XComArg``s) on a hit."""
+    operator.__dict__.pop(DECISION, None)
+    options = options_of(operator)
+    policy = options.policy
+    early_key = policy is not None and policy.decided_before_pull(operator)
+    if options.caching or not (early_key or options.target is not None):
+        return []
+    key = None
+    if early_key:
+        assert policy is not None
+        inputs: dict[str, Any] = {}
+        if policy.uses_inputs:
+            with digests_only():
+                inputs = bind_inputs(
+                    getattr(operator, "python_callable", None),
+                    operator.render_template(getattr(operator, "op_args", None) or (), context),
+                    operator.render_template(getattr(operator, "op_kwargs", None) or {}, context),
+                )
+        key = compute_key(policy, operator, context, inputs)
+    decision = Decision(identity_of(context), key)
+    operator.__dict__[DECISION] = decision
+    if policy is not None and key is None and not early_key:
+        return []  # the key needs real values: everything is decided in execute
+    variables = build_location_context(context)
+    try:
+        checkpointer = TaskCheckpointer(
+            options, variables, parameters=variables["parameters"], logger=operator.log, cache_key=key
+        )
+    except LocationTemplateError:
+        return []  # the target names the task's inputs: decided in execute, with the key computed here
+    decision.checkpointer = checkpointer
+    value = checkpointer.lookup()
+    if value is NOTHING:
+        value = checkpointer.claim_or_wait()
+    decision.value = value
+    if checkpointer.policy_cache:
+        checkpointer.policy_cache.record_decision(hit=decision.hit)
+    if not decision.hit:
+        return []
+    return [name for name in operator.template_fields if _holds_xcom_args(getattr(operator, name, None))]
+
+
+def take_decision(operator: Any, context: Any) -> Decision | None:
+    """The decision rendering made for this task instance (removed from the operator), if any."""
+    decision = operator.__dict__.pop(DECISION, None)
+    if decision is None or decision.identity != identity_of(context):
+        return None
+    return decision
+
+
+def _holds_xcom_args(value: Any) -> bool:
+    from airflow.sdk.definitions.xcom_arg import XComArg
+
+    try:
+        return next(iter(XComArg.iter_xcom_references(value)), None) is not None
+    except Exception:  # a value Airflow's walker does not know: render it
+        return False
