@@ -30,6 +30,11 @@ from airflow_results_provider.templating.context import build_location_context
 
 #: Where an operator keeps the decision of its current execution between rendering and ``execute``.
 DECISION = "_results_decision"
+#: What a pruned task returns (and pushes) instead of a value: a downstream task that misses after all and
+#: would pull it fails with a clear error instead of computing from nothing.
+PRUNED: dict[str, str] = {
+    "airflow_results_pruned": "this task was pruned: its downstream tasks had their values"
+}
 
 
 @dataclasses.dataclass
@@ -40,6 +45,7 @@ class Decision:
     key: CacheKey | None
     checkpointer: TaskCheckpointer | None = None
     value: Any = NOTHING
+    pruned: bool = False
 
     @property
     def hit(self) -> bool:
@@ -102,6 +108,15 @@ def decide_before_render(operator: Any, context: Any) -> list[str]:
     operator for ``execute``. Returns the template fields not to render (those holding ``XComArg``s) on a hit."""
     operator.__dict__.pop(DECISION, None)
     options = options_of(operator)
+    if options.prune:
+        have = downstream_values(operator, context)
+        if have is not None:
+            operator.log.info(
+                "Pruned: every downstream Result task already has its value (%s); not running, writing nothing",
+                ", ".join(f"{task_id}: {how}" for task_id, how in have.items()),
+            )
+            operator.__dict__[DECISION] = Decision(identity_of(context), None, value=PRUNED, pruned=True)
+            return _xcom_fields(operator)
     policy = options.policy
     early_key = policy is not None and policy.decided_before_pull(operator)
     if options.caching or not (early_key or options.target is not None):
@@ -136,9 +151,76 @@ def decide_before_render(operator: Any, context: Any) -> list[str]:
     decision.value = value
     if checkpointer.policy_cache:
         checkpointer.policy_cache.record_decision(hit=decision.hit)
-    if not decision.hit:
-        return []
+    return _xcom_fields(operator) if decision.hit else []
+
+
+def _xcom_fields(operator: Any) -> list[str]:
     return [name for name in operator.template_fields if _holds_xcom_args(getattr(operator, name, None))]
+
+
+def is_pruned(value: Any) -> bool:
+    """Whether ``value`` is what a pruned upstream task returned instead of its value."""
+    return isinstance(value, dict) and value.keys() == PRUNED.keys() and value == PRUNED
+
+
+def downstream_values(operator: Any, context: Any, depth: int = 0) -> dict[str, str] | None:
+    """For ``prune=True``: how each downstream task of ``operator`` has its value without pulling ``operator``'s
+    (``{task_id: "target" | "cache" | "pruned"}``), or ``None`` when one of them would pull it.
+
+    A downstream task has its value when it is a (not mapped) Result task whose target exists or whose cache key,
+    computed without its inputs, hits; or when it is itself ``prune=True`` and all of its downstream tasks have
+    theirs. Any other downstream task (a plain operator, a mapped task, a key on inputs) needs the value."""
+    downstream = list(getattr(operator, "downstream_list", None) or ())
+    if not downstream or depth > 50:
+        return None
+    found: dict[str, str] = {}
+    for task in downstream:
+        how = _has_value(task, context, depth)
+        if how is None:
+            return None
+        found[task.task_id] = how
+    return found
+
+
+def _has_value(task: Any, context: Any, depth: int) -> str | None:
+    if not hasattr(task, "_results_decision_capable"):
+        return None  # not a Result task, or a mapped one (its operator class is only built per map index)
+    options = options_of(task)
+    policy = options.policy
+    if options.caching or (
+        policy is not None and (policy.uses_inputs or not policy.decided_before_pull(task))
+    ):
+        how = None
+    else:
+        how = _lookup_without_inputs(task, options, policy, context)
+    if how is None and options.prune and downstream_values(task, context, depth + 1) is not None:
+        how = "pruned"
+    return how
+
+
+def _lookup_without_inputs(task: Any, options: CheckpointOptions, policy: Any, context: Any) -> str | None:
+    ti = context.get("ti")
+    task_context = {k: v for k, v in context.items() if k not in ("ti", "task_instance", "task")}
+    task_context.update(
+        task=task,
+        dag_id=getattr(ti, "dag_id", None),
+        task_id=task.task_id,
+        run_id=getattr(ti, "run_id", None),
+        map_index=None,
+    )
+    key = compute_key(policy, task, task_context, {}) if policy is not None else None
+    if options.target is None and key is None:
+        return None
+    variables = build_location_context(task_context)
+    try:
+        checkpointer = TaskCheckpointer(options, variables, logger=task.log, cache_key=key)
+    except LocationTemplateError:
+        return None  # the target names the task's inputs
+    if options.target is not None and checkpointer._read_target() is not NOTHING:
+        return "target"
+    if checkpointer.policy_cache and checkpointer.policy_cache.read() is not NOTHING:
+        return "cache"
+    return None
 
 
 def take_decision(operator: Any, context: Any) -> Decision | None:

@@ -20,12 +20,14 @@ from airflow_results_provider._checkpointing import (
 )
 from airflow_results_provider.core.preview import abridge
 from airflow_results_provider.core.rows import OWNER_CHECKPOINT, OWNER_TARGET
+from airflow_results_provider.exceptions import ResultNotFoundError
 from airflow_results_provider.looping import Loop
 from airflow_results_provider.operators._cache_decision import (
     Decision,
     bind_inputs,
     compute_key,
     decide_before_render,
+    is_pruned,
     options_of,
     take_decision,
 )
@@ -75,6 +77,8 @@ class ResultMixin:
     receives ``task_loop_count`` and ``task_loop_result`` from the context.
     """
 
+    #: Marks operators whose target/cache a pruning upstream task may check (see ``_cache_decision``).
+    _results_decision_capable = True
     result: Any = None
     checkpoint: bool | None = None
     target: Any = None
@@ -249,9 +253,18 @@ def _execute_with_results(
     if getattr(operator, _ACTIVE, False):
         return call()  # a super().execute() inside an already checkpointed execute
     decision = take_decision(operator, context)
+    if decision is not None and decision.pruned:
+        return decision.value
     if decision is not None and decision.hit and decision.checkpointer is not None:
         return _reuse(operator, context, decision.checkpointer, decision.value)
     inputs = task_inputs(operator)
+    pruned = [name for name, value in inputs.items() if is_pruned(value)]
+    if pruned:
+        raise ResultNotFoundError(
+            f"Task {getattr(operator, 'task_id', '?')!r} needs its input(s) {pruned}, but their upstream task was "
+            "pruned (prune=True) because this task had its value when it ran; it does not any more (target or "
+            "cache entry removed since): clear the upstream tasks to compute them"
+        )
     if decision is not None and decision.checkpointer is not None:
         checkpointer = decision.checkpointer  # missed before rendering; holds the cache key's claim
         checkpointer.variables.update({k: v for k, v in inputs.items() if k not in checkpointer.variables})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,12 @@ def test_inputs_and_task_source(dag_runner, results_dir, tmp_path):
         assert set(states.values()) == {"success"}, states
         return dag_run, decision(results_dir, dag_run.run_id)
 
-    first, why = run()
+    _, why = run()
     assert count(work, "transform") == 1
     assert why["outcome"] == "miss" and why["reason"] == "no earlier entry for this task"
 
     # Same inputs and code: a hit, no work.
-    second, why = run()
+    _, why = run()
     assert count(work, "transform") == 1, "transform ran again for the same inputs and code"
     assert why["outcome"] == "hit", why
 
@@ -91,3 +92,95 @@ def test_inputs_and_task_source(dag_runner, results_dir, tmp_path):
     assert count(work, "transform") == 3
     assert why["outcome"] == "miss"
     assert why["reason"].startswith("task source changed: "), why
+
+
+PRUNE = """
+from pathlib import Path
+from airflow.sdk import DAG, task
+
+WORK = Path("__WORK__")
+
+
+def bump(name):
+    with open(WORK / name, "a") as f:
+        f.write("x")
+
+
+with DAG("cache_prune_dag", schedule=None, default_args={"retries": 0}) as dag:
+
+    @task.result(prune=True)
+    def extract():
+        bump("extract")
+        return [1, 2, 3]
+
+    @task.result(prune=True)
+    def transform(rows):
+        bump("transform")
+        return [r * 10 for r in rows]
+
+    @task.result(target="{dag_id}/load.pkl")
+    def load(rows):
+        bump("load")
+        return sum(rows)
+
+    load(transform(extract()))
+"""
+
+
+def test_prune_skips_producers_whose_consumers_have_their_values(dag_runner, results_dir, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    dag = dag_runner.load(PRUNE, "cache_prune_dag", work=work)
+    _, states = dag_runner.run(dag)
+    assert set(states.values()) == {"success"}, states
+    assert [count(work, t) for t in ("extract", "transform", "load")] == [1, 1, 1]
+
+    # load's target exists: nothing recomputes, nothing is pulled.
+    _, states = dag_runner.run(dag)
+    assert set(states.values()) == {"success"}, states
+    assert [count(work, t) for t in ("extract", "transform", "load")] == [1, 1, 1]
+
+    # Without the target, load needs transform, which needs extract: all of them run again.
+    (results_dir / "cache_prune_dag" / "load.pkl").unlink()
+    _, states = dag_runner.run(dag)
+    assert set(states.values()) == {"success"}, states
+    assert [count(work, t) for t in ("extract", "transform", "load")] == [2, 2, 2]
+
+
+BIG = """
+from airflow.sdk import DAG, task
+from airflow_results_provider.cache_policies import INPUTS
+
+with DAG("cache_big_input", schedule=None, default_args={"retries": 0}) as dag:
+
+    @task
+    def produce():
+        return b"x" * (__MB__ * 1024 * 1024)
+
+    @task.result(cache_policy=INPUTS, checkpoint=False)
+    def consume(blob):
+        return len(blob)
+
+    consume(produce())
+"""
+
+
+def test_hit_does_not_read_a_big_upstream_value(tmp_path):
+    """The upstream value is offloaded by the XCom backend; on the second run the consumer's key is computed
+    from its envelope's signed sha256 and hits, so the payload is not read (bytes read by the whole process,
+    every task included, stay far below the value's size). RESULTS_BIG_INPUT_MB=1024 for the 1 GB figure."""
+    from tests.integration.test_xcom_backend import run_steps
+
+    mb = int(os.environ.get("RESULTS_BIG_INPUT_MB", "128"))
+    results = tmp_path / "results"
+    dag_file = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "cache_big_input.py"
+    dag_file.write_text(BIG.replace("__MB__", str(mb)))
+    out, log = run_steps(tmp_path, results, "run:cache_big_input", "run:cache_big_input", dag_file=dag_file)
+    first, second = out["cache_big_input"]
+    assert set(first["states"].values()) == set(second["states"].values()) == {"success"}, log[-3000:]
+    size = mb * 1024 * 1024
+    print(
+        f"bytes read: first run {first['bytes_read']:,}, second run {second['bytes_read']:,}, value {size:,}"
+    )
+    assert first["bytes_read"] > size  # the miss read the value once
+    assert second["bytes_read"] < size / 4, "the hit read the upstream payload"

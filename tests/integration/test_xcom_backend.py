@@ -154,11 +154,13 @@ with DAG("xcom_delete", schedule=None, default_args={"retries": 0}):
 """
 
 
-def run_steps(tmp_path: Path, results: Path, *steps: str, **env: str) -> tuple[dict, str]:
-    dag_file = (
-        Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "xcom_dags.py"
-    )  # dag.test needs the dags folder
-    dag_file.write_text(DAG.replace("__WORK__", str(tmp_path)).replace("__RESULTS__", str(results)))
+def run_steps(
+    tmp_path: Path, results: Path, *steps: str, dag_file: Path | None = None, **env: str
+) -> tuple[dict, str]:
+    """Run ``steps`` of this module's DAGs (or of ``dag_file``) in a fresh process with the XCom backend."""
+    if dag_file is None:
+        dag_file = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "xcom_dags.py"  # dag.test needs it there
+        dag_file.write_text(DAG.replace("__WORK__", str(tmp_path)).replace("__RESULTS__", str(results)))
     environment = airflow_env(
         AIRFLOW__CORE__XCOM_BACKEND=BACKEND,
         AIRFLOW__RESULTS__LOCAL_DIR=str(results),
