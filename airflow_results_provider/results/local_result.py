@@ -23,6 +23,7 @@ from airflow_results_provider.exceptions import (
     ResultWriteError,
 )
 from airflow_results_provider.results.base import Location, Result
+from airflow_results_provider.results.claims import Claim, FileClaim
 from airflow_results_provider.results.storage import PayloadWriter, StorageResult, StoredObject
 from airflow_results_provider.serializers.base import Serializer
 
@@ -290,6 +291,14 @@ class LocalResult(StorageResult):
             stack.callback(sweep_dead_temp_files, path + METADATA_SUFFIX)
             stack.callback(sweep_dead_temp_files, path)
             yield
+
+    @property
+    def supports_claims(self) -> bool:
+        """Always: a claim is a ``flock`` on a lock file, released by the kernel if its holder dies."""
+        return True
+
+    def _take_claim(self, location: str, ttl: float) -> Claim | None:
+        return FileClaim.try_take(self.path(location), self.uri(location))
 
     @contextlib.contextmanager
     def open_reader(self, location: str) -> Iterator[IO[bytes]]:

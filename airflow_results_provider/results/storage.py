@@ -42,6 +42,7 @@ from airflow_results_provider.exceptions import (
     SerializationError,
 )
 from airflow_results_provider.results.base import Location, Result, _needs_render
+from airflow_results_provider.results.claimable_store import ClaimableStore
 from airflow_results_provider.results.lineage import report_result
 from airflow_results_provider.results.record_signatures import commit_signatures, loadable_digests
 from airflow_results_provider.templating.context import build_location_context
@@ -97,7 +98,7 @@ _READ_ATTEMPTS = 5
 _RECENT = 10_000
 
 
-class StorageResult(Result):
+class StorageResult(ClaimableStore, Result):
     """Base of Results that store payloads at locations a later process finds again: the storage protocol.
 
     Subclasses implement the protocol methods (they raise :class:`ResultNotImplementedError` here); ``write``
