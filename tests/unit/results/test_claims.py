@@ -38,13 +38,16 @@ def append_line(path: str, line: str) -> None:
         os.close(fd)
 
 
-def hold_in_turn(store, location: str, log_path: str, holder: str, rounds: int, **claim_kwargs) -> None:
-    """Take the claim ``rounds`` times; each time log ``start``, pause, log ``end``, release."""
+def hold_in_turn(
+    store, location: str, log_path: str, holder: str, rounds: int, poll: float = 0.002, **claim_kwargs
+) -> None:
+    """Take the claim ``rounds`` times (trying every ``poll`` s or so); each time log ``start``, pause, log
+    ``end``, release."""
     held = 0
     while held < rounds:
         claim = store.try_claim(location, **claim_kwargs)
         if claim is None:
-            time.sleep(random.uniform(0, 0.002))
+            time.sleep(random.uniform(0, poll))
             continue
         with claim:
             append_line(log_path, f"start {holder}")
