@@ -221,15 +221,26 @@ def claim_at_once(stores: list, location: str, ttl: float) -> list:
 def test_claimants_racing_to_take_over_an_expired_lease_one_wins(spec):
     needs_exclusive_creates(spec)
     stores = [store_of(spec) for _ in range(4)]
+    refused: list[str] = []  # conditional creates that lost: proof that racers reached the create together
+    for store in stores:
+        create = store._create_if_absent
+
+        def counted(key: str, data: bytes, create=create) -> bool:
+            created = create(key, data)
+            if not created:
+                refused.append(key)
+            return created
+
+        store._create_if_absent = counted
+    dead = json.dumps({"token": "dead", "expires": time.time() - 3600}).encode()
     for round_ in range(12):
         location = f"_cache/race/{round_}.claim"
-        plant(
-            stores[0], f"{location}.3", json.dumps({"token": "dead", "expires": time.time() - 3600}).encode()
-        )
+        plant(stores[0], f"{location}.3", dead)
         winners = [claim for claim in claim_at_once(stores, location, ttl=30) if claim is not None]
         assert len(winners) == 1, f"round {round_}: {winners}"
         assert leases(stores[0], location) == [f"{location}.4"]
         winners[0].release()
+    assert refused, "no two racers ever created the same lease number: the race was not exercised"
 
 
 def test_a_holder_whose_lease_is_replaced_or_deleted_knows_it_lost(spec):
