@@ -31,8 +31,9 @@ from airflow_results_provider.serializers.json_serializer import JSONSerializer
 from airflow_results_provider.serializers.pickle_serializer import PickleSerializer
 from airflow_results_provider.templating.filters import path_safe_unique
 
-#: Seconds between looks at a key another task instance is computing.
+#: Seconds between looks at a key another task instance is computing: the first wait, growing to the most.
 POLL_SECONDS = 0.5
+MAX_POLL_SECONDS = 5.0
 
 
 def task_cache_dir(dag_id: Any, task_id: Any) -> str:
@@ -188,6 +189,7 @@ class PolicyCache:
         timeout = config.cache_wait_timeout()
         deadline = time.monotonic() + timeout
         waited = False
+        delay = POLL_SECONDS
         while True:
             self.claim = try_claim(self.claim_location, ttl=ttl)
             if self.claim is not None:
@@ -209,10 +211,12 @@ class PolicyCache:
                     f"Waited {timeout} s for another task instance computing cache key {self.key.key} "
                     f"({self._uri(self.claim_location)}); raise [results] cache_wait_timeout or invalidate the key"
                 )
-            time.sleep(POLL_SECONDS)
-            value = self.read()
-            if value is not NOTHING:
-                return value
+            time.sleep(delay)
+            delay = min(delay * 1.5, MAX_POLL_SECONDS)
+            if self.records.exists(self.entry_location):  # one request per look while the holder computes
+                value = self.read()
+                if value is not NOTHING:
+                    return value
 
     def release(self) -> None:
         """Give up the claim (idempotent)."""

@@ -184,3 +184,111 @@ def test_hit_does_not_read_a_big_upstream_value(tmp_path):
     )
     assert first["bytes_read"] > size  # the miss read the value once
     assert second["bytes_read"] < size / 4, "the hit read the upstream payload"
+
+
+MORE = """
+from datetime import timedelta
+from pathlib import Path
+import threading
+from airflow.sdk import DAG, task
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow_results_provider import ResultMixin
+from airflow_results_provider.cache_policies import INPUTS, TASK_SOURCE, PARAMS
+
+WORK = Path("__WORK__")
+
+
+def bump(name):
+    with open(WORK / name, "a") as f:
+        f.write("x")
+
+
+class ResultBashOperator(ResultMixin, BashOperator):
+    pass
+
+
+with DAG(
+    "cache_more",
+    schedule=None,
+    params={"day": "__DAY__"},
+    default_args={"retries": 0, "cache_policy": INPUTS + PARAMS},
+) as dag:
+
+    @task.result(checkpoint=False, cache_policy=None)
+    def rows():
+        return [1, 2, 3]
+
+    @task.result(target="addressed/{cache_key}.json", refresh_cache=__REFRESH__)
+    def addressed(values):
+        bump("addressed")
+        return {"sum": sum(values)}
+
+    echo = ResultBashOperator(
+        task_id="echo",
+        bash_command="echo __WORD__ >> __WORK__/echo; echo __WORD__",
+        cache_policy=TASK_SOURCE,
+        cache_expiration=timedelta(seconds=__EXPIRY__),
+    )
+
+    addressed(rows()) >> echo
+"""
+
+UNHASHABLE = """
+import threading
+from airflow.sdk import DAG, task
+from airflow_results_provider.cache_policies import INPUTS
+
+with DAG("cache_unhashable", schedule=None, default_args={"retries": 0}) as dag:
+
+    @task.result(cache_policy=INPUTS)
+    def locked(lock, n):
+        return n
+
+    locked(threading.Lock(), 1)
+"""
+
+
+def test_content_addressed_target_classic_operator_default_args_and_refresh(
+    dag_runner, results_dir, tmp_path
+):
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def run(day="d1", refresh=False, word="hello", expiry=3600):
+        dag = dag_runner.load(
+            MORE, "cache_more", work=work, day=day, refresh=refresh, word=word, expiry=expiry
+        )
+        dag_run, states = dag_runner.run(dag)
+        assert set(states.values()) == {"success"}, states
+        return dag_run
+
+    run()
+    targets = sorted(p.name for p in (results_dir / "addressed").glob("*.json") if ".meta." not in p.name)
+    assert len(targets) == 1 and len(targets[0]) == 64 + 5, targets  # {cache_key}.json
+    run()
+    assert count(work, "addressed") == 1  # the content-addressed target hit
+    assert (work / "echo").read_text() == "hello\n"  # the classic operator hit its cache
+    # The DAG's params are part of the key (default_args' INPUTS + PARAMS): a new target, computed again.
+    run(day="d2")
+    assert count(work, "addressed") == 2
+    assert len([p for p in (results_dir / "addressed").glob("*.json") if ".meta." not in p.name]) == 2
+    # refresh_cache=True: computed again although the target and entry exist.
+    run(day="d2", refresh=True)
+    assert count(work, "addressed") == 3
+    # A rendered template field of the classic operator changed: computed again.
+    run(word="bye")
+    assert (work / "echo").read_text() == "hello\nbye\n"
+    # An entry written with cache_expiration=0 has expired by the next run: computed again.
+    run(word="later", expiry=0)
+    run(word="later", expiry=0)
+    assert (work / "echo").read_text() == "hello\nbye\nlater\nlater\n"
+
+
+def test_unhashable_input_fails_the_task_with_the_documented_message(dag_runner, results_dir, capfd):
+    dag = dag_runner.load(UNHASHABLE, "cache_unhashable")
+    _, states = dag_runner.run(dag)
+    assert states == {"locked": "failed"}
+    out = capfd.readouterr()
+    text = (out.out + out.err).replace('\\"', '"')
+    assert "UnhashableInputError" in text and "input 'lock' is a " in text, text[-3000:]
+    assert 'exclude it from the key with cache_policy=INPUTS - "lock"' in text
