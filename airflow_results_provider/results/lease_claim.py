@@ -29,6 +29,7 @@ has no usable ``expires`` or one in the year 9999, is judged by the first rule o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -83,15 +84,15 @@ class _Sightings:
 
     def age(self, uri: str, data: bytes) -> float:
         """Seconds since ``data`` was first seen at ``uri`` (0 when it is new there)."""
-        now = time.monotonic()
+        now, digest = time.monotonic(), hashlib.sha256(data).digest()
         with self._lock:
             seen = self._seen.get(uri)
-            if seen is None or seen[0] != data:
+            if seen is None or seen[0] != digest:
                 if len(self._seen) >= _MAX_SIGHTINGS:
                     for old in list(self._seen)[: _MAX_SIGHTINGS // 2]:
                         del self._seen[old]
                 self._seen.pop(uri, None)
-                self._seen[uri] = seen = (data, now)
+                self._seen[uri] = seen = (digest, now)
             return now - seen[1]
 
 
