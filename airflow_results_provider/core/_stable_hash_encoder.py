@@ -35,6 +35,10 @@ from airflow_results_provider.core.stored_digest import StoredDigest
 
 _EPOCH = dt.datetime(1, 1, 1)
 _MICRO = dt.timedelta(microseconds=1)
+_FLOAT_HEAD = b"float\x00" + U64.pack(8)
+_TRUE = b"bool\x00" + U64.pack(1) + b"\x01"
+_FALSE = b"bool\x00" + U64.pack(1) + b"\x00"
+_first = operator.itemgetter(0)
 _COLUMNAR = {"numpy": encode_numpy, "pandas": encode_pandas, "pyarrow": encode_pyarrow}
 
 
@@ -104,16 +108,18 @@ class Encoder:
     def encode(self, value: Any, depth: int) -> None:
         """Write ``value``'s tokens (exact builtin types first: they are most of the values)."""
         cls = type(value)
-        if value is None:
-            self.buf += b"none\x00"
-        elif cls is str:
-            self.token(b"str\x00", value.encode("utf-8", "surrogatepass"))
+        if cls is str:
+            raw = value.encode("utf-8", "surrogatepass")
+            self.buf += b"str\x00" + U64.pack(len(raw)) + raw
         elif cls is int:
-            self.token(b"int\x00", int_bytes(value))
+            raw = int_bytes(value)
+            self.buf += b"int\x00" + U64.pack(len(raw)) + raw
         elif cls is float:
-            self.token(b"float\x00", float_bits(value))
+            self.buf += _FLOAT_HEAD + float_bits(value)
+        elif value is None:
+            self.buf += b"none\x00"
         elif cls is bool:
-            self.token(b"bool\x00", b"\x01" if value else b"\x00")
+            self.buf += _TRUE if value else _FALSE
         elif cls is list or cls is tuple:
             self.sequence(value, depth, b"list" if cls is list else b"tuple")
         elif cls is dict:
@@ -229,17 +235,25 @@ class Encoder:
         try:
             entries = []
             for item_key, item in value.items():
-                try:
-                    encoded = self.sub_encoding(item_key, depth + 1)
-                except Unhashable as exc:
-                    exc.path.append(f"{segment(item_key)} (its key)")
-                    raise
+                encoded = _leaf_token(item_key)
+                if encoded is None:
+                    try:
+                        encoded = self.sub_encoding(item_key, depth + 1)
+                    except Unhashable as exc:
+                        exc.path.append(f"{segment(item_key)} (its key)")
+                        raise
                 entries.append((encoded, item_key, item))
-            entries.sort(key=lambda entry: entry[0])
+            entries.sort(key=_first)
             self.head(b"dict\x00", len(entries))
-            for encoded, item_key, item in entries:
-                self.buf += encoded
-                self.nested(item, depth, segment(item_key))
+            buf = self.buf  # flush() empties it in place
+            item_key = None
+            try:
+                for encoded, item_key, item in entries:  # noqa: B007 - item_key names the failing value
+                    buf += encoded
+                    self.encode(item, depth + 1)
+            except Unhashable as exc:
+                exc.path.append(segment(item_key))
+                raise
         finally:
             self.active.discard(key)
 
@@ -282,3 +296,21 @@ def _ints_json(values: Any) -> bytes | None:
         return orjson.dumps(values)
     except orjson.JSONEncodeError:
         return None
+
+
+def _leaf_token(value: Any) -> bytes | None:
+    """The token of a plain str, int, float, bool or None (what most dict keys are), else ``None``."""
+    cls = type(value)
+    if cls is str:
+        raw = value.encode("utf-8", "surrogatepass")
+        return b"str\x00" + U64.pack(len(raw)) + raw
+    if cls is int:
+        raw = int_bytes(value)
+        return b"int\x00" + U64.pack(len(raw)) + raw
+    if cls is float:
+        return _FLOAT_HEAD + float_bits(value)
+    if value is None:
+        return b"none\x00"
+    if cls is bool:
+        return _TRUE if value else _FALSE
+    return None

@@ -212,7 +212,8 @@ def test_equal_arrays_in_any_layout_have_one_digest(array):
 @PROPERTY
 @given(arrays, arrays)
 def test_different_arrays_have_different_digests(a, b):
-    same = a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    same_dtype = a.dtype.newbyteorder("<") == b.dtype.newbyteorder("<")  # byte order is not part of the key
+    same = same_dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fcmM")
     assume(not same)
     assert key(a) != key(b)
 
@@ -354,7 +355,8 @@ def test_pyarrow_chunking_does_not_change_the_digest(data, chunk_a, chunk_b):
 @given(arrow_data, arrow_data)
 def test_different_pyarrow_tables_have_different_digests(a, b):
     table_a, table_b = pa.table(a), pa.table(b)
-    assume(not table_a.equals(table_b))
+    # equal by value, NaN equal to NaN (the digest's rule; Table.equals says NaN != NaN)
+    assume(table_a.schema != table_b.schema or repr(table_a.to_pylist()) != repr(table_b.to_pylist()))
     assert key(table_a) != key(table_b)
 
 
