@@ -1,4 +1,5 @@
-"""The ``airflow results`` command group (``list``, ``show``, ``rm``, ``gc``, ``sign``); implementations load lazily."""
+"""The ``airflow results`` command group (``list``, ``show``, ``rm``, ``gc``, ``sign``, ``explain``,
+``invalidate``); implementations load lazily."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_c
 from airflow_results_provider.core.rows import OWNERS
 
 _COMMANDS = "airflow_results_provider.cli.commands"
+_CACHE_COMMANDS = "airflow_results_provider.cli.cache_commands"
 
 ARG_DAG_ID = Arg(("-d", "--dag-id"), help="Only results of this DAG")
 ARG_RUN_ID = Arg(("-r", "--run-id"), help="Only results of this DAG run")
@@ -61,6 +63,31 @@ ARG_SIGN_YES = Arg(
     ("-y", "--yes"), help="Sign (without it: a dry run that lists what it would sign)", action="store_true"
 )
 
+ARG_TASK_INSTANCE = Arg(
+    ("task_instance",),
+    help="DAG/RUN/TASK[/MAP_INDEX] (or -d, -r, -t, -m)",
+    nargs="?",
+    metavar="DAG/RUN/TASK[/MAP_INDEX]",
+)
+ARG_EXPLAIN_DAG_ID = Arg(("-d", "--dag-id"), help="The task instance's DAG")
+ARG_EXPLAIN_RUN_ID = Arg(("-r", "--run-id"), help="The task instance's DAG run")
+ARG_EXPLAIN_TASK_ID = Arg(("-t", "--task-id"), help="The task instance's task")
+ARG_MAP_INDEX = Arg(("-m", "--map-index"), help="The task instance's map index (mapped tasks)", type=int)
+ARG_CACHE_STORE = Arg(
+    ("--store",),
+    help="Look for the cache records in this store (repeatable; default: the stores the task's XCom rows name, "
+    "then default_result, xcom_result and trusted_stores)",
+    action="append",
+)
+ARG_INVALIDATE_DAG_ID = Arg(("-d", "--dag-id"), help="Remove the cache entries of this DAG", required=True)
+ARG_INVALIDATE_TASK_ID = Arg(("-t", "--task-id"), help="Only the entries of this task")
+ARG_KEY = Arg(("--key",), help="Only the entry of this cache key (or the keys starting with it)")
+ARG_INVALIDATE_YES = Arg(
+    ("-y", "--yes"),
+    help="Remove (without it: a dry run that lists what it would remove)",
+    action="store_true",
+)
+
 RESULTS_COMMANDS = (
     ActionCommand(
         name="list",
@@ -108,6 +135,26 @@ RESULTS_COMMANDS = (
         "(a dry run unless -y)",
         func=lazy_load_command(f"{_COMMANDS}.sign_results"),
         args=(ARG_SIGN_STORE, ARG_PREFIX, ARG_BARE_SERIALIZER, ARG_SIGN_YES),
+    ),
+    ActionCommand(
+        name="explain",
+        help="Say whether a task instance's cache policy hit or missed, and which component of its key changed",
+        func=lazy_load_command(f"{_CACHE_COMMANDS}.explain_cache"),
+        args=(
+            ARG_TASK_INSTANCE,
+            ARG_EXPLAIN_DAG_ID,
+            ARG_EXPLAIN_RUN_ID,
+            ARG_EXPLAIN_TASK_ID,
+            ARG_MAP_INDEX,
+            ARG_CACHE_STORE,
+            ARG_OUTPUT,
+        ),
+    ),
+    ActionCommand(
+        name="invalidate",
+        help="Remove cache policy entries of a DAG, a task or a key, so the next run computes (a dry run unless -y)",
+        func=lazy_load_command(f"{_CACHE_COMMANDS}.invalidate_cache"),
+        args=(ARG_INVALIDATE_DAG_ID, ARG_INVALIDATE_TASK_ID, ARG_KEY, ARG_CACHE_STORE, ARG_INVALIDATE_YES),
     ),
 )
 

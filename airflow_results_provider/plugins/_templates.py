@@ -9,6 +9,7 @@ from typing import Any
 from airflow_results_provider import config
 from airflow_results_provider.core.formatting import format_size
 from airflow_results_provider.core.rows import OWNER_CHECKPOINT, OWNER_TARGET, OWNER_XCOM
+from airflow_results_provider.index.cache_records import short
 
 _BASE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -64,7 +65,27 @@ _TREE = """{% macro tree(value, open=True) -%}
 {%- else -%}<code>{{ value|tojson }}</code>{%- endif -%}
 {%- endmacro %}"""
 
+_CACHE = """{% if cache %}<section class="cache">
+<h2>Cache <span class="{{ 'ok' if cache.outcome == 'hit' else 'missing' }}">{{ cache.outcome }}</span></h2>
+<table>
+ <tr><th>reason</th><td>{{ cache.text('reason') }}</td></tr>
+ <tr><th>key</th><td class="mono" title="{{ cache.text('key') }}">{{ short(cache.text('key')) }}</td></tr>
+ <tr><th>policy</th><td class="mono">{{ cache.text('policy') }}</td></tr>
+ <tr><th>decided at</th><td>{{ cache.text('decided_at') }}</td></tr>
+ {% if cache.text('from_run_id') %}<tr><th>hit from run</th><td class="mono">{{ cache.text('from_run_id') }}</td></tr>{% endif %}
+ <tr><th>newest entry</th><td class="mono">{% if cache.latest %}<span title="{{ cache.latest.get('key') }}">{{ short(cache.latest.get('key')) }}</span>
+ {%- if cache.newest_is_this_key %} (this key){% endif %}, run {{ cache.latest.get('run_id') }}{% else %}<span class="muted">none</span>{% endif %}</td></tr>
+</table>
+<table class="components"><thead><tr><th>component</th><th>digest</th><th>newest entry</th><th>change</th></tr></thead><tbody>
+{% for c in cache.components() %}<tr><td class="mono">{{ c.name }}</td>
+ <td class="mono" title="{{ c.digest or '' }}">{{ short(c.digest) if c.digest else '-' }}</td>
+ <td class="mono" title="{{ c.newest or '' }}">{{ short(c.newest) if c.newest else '-' }}</td>
+ <td>{% if c.change %}<span class="missing">{{ c.change }}</span>{% endif %}</td></tr>{% endfor %}
+</tbody></table>
+</section>{% endif %}"""
+
 _TASK_INSTANCE = """{% extends "base.html" %}{% from "tree.html" import tree %}{% block body %}
+{% include "cache.html" %}
 {% for d in details %}<section>
 <h2>{{ "return value" if d.xcom_key == "_link_ResultLink" else "XCom " ~ d.xcom_key }}: {{ owner(d.owner) }}
 {%- if not d.verified %} <span class="missing">(unverified: the store is not read)</span>{% endif %}</h2>
@@ -108,7 +129,13 @@ def _environment() -> Any:
 
     env = jinja2.Environment(
         loader=jinja2.DictLoader(
-            {"base.html": _BASE, "list.html": _LIST, "tree.html": _TREE, "task_instance.html": _TASK_INSTANCE}
+            {
+                "base.html": _BASE,
+                "list.html": _LIST,
+                "tree.html": _TREE,
+                "task_instance.html": _TASK_INSTANCE,
+                "cache.html": _CACHE,
+            }
         ),
         autoescape=True,
     )
@@ -118,6 +145,7 @@ def _environment() -> Any:
         owner=lambda o: _OWNER_LABELS.get(o, o),
         hexdump=_hexdump,
         detail=lambda record: f"/detail/{record.id}",
+        short=short,
     )
     return env
 

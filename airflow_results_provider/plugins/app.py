@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from airflow_results_provider import config, index
+from airflow_results_provider.index import cache_records
 from airflow_results_provider.plugins._templates import render
 
 _CAN_READ_XCOM = [Depends(requires_access_dag("GET", DagAccessEntity.XCOM))]
@@ -243,7 +244,8 @@ def _add_list_page(app: FastAPI) -> None:
 
 
 def _add_run_pages(app: FastAPI) -> None:
-    """The "Result" tab of one task instance."""
+    """The "Result" tab of one task instance: its stored results and, when its cache policy recorded one, the
+    cache decision (hit or miss, why, the key's components)."""
 
     @app.get(
         "/ti/{dag_id}/{run_id}/{task_id}/{map_index}",
@@ -262,6 +264,10 @@ def _add_run_pages(app: FastAPI) -> None:
         position = _map_index(map_index)
         records = index.get_records(session, dag_id, run_id, task_id, position)
         details = [_detail(r) for r in records]
+        stores = cache_records.task_instance_stores(session, dag_id, run_id, task_id, position)
+        decision = cache_records.find_decision(
+            dag_id, run_id, task_id, position if position >= 0 else None, stores
+        )
         return render(
             "task_instance.html",
             root=_root(request),
@@ -269,6 +275,7 @@ def _add_run_pages(app: FastAPI) -> None:
             details=details,
             dag_id=dag_id,
             run_id=run_id,
+            cache=decision,
         )
 
 
