@@ -1,9 +1,10 @@
 """Exclusive, lease-based claims on a key of a store: single-flight computation of a cache key.
 
 Task instances (threads, processes, Celery workers on other machines) about to compute the same cache key call
-:meth:`~airflow_results_provider.results.claimable_store.ClaimableStore.try_claim` on the key's claim
-location: one gets a :class:`Claim` and computes, the others
-get ``None``, wait, and reuse the value it wrote (or claim again: a dead holder's claim is taken over).
+:meth:`~airflow_results_provider.results.claimable_store.ClaimableStore.try_claim` on the key's claim location:
+one gets a :class:`Claim`, checks the cache once more (a holder may have written the value just before releasing)
+and computes; the others get ``None``, wait, and reuse the value (or claim again: a dead holder's claim is taken
+over).
 
 **Local stores** (:class:`FileClaim`): an exclusive, non-blocking ``flock`` on a lock file at the claim location,
 held through an open file description the claim keeps until :meth:`Claim.release`. ``flock`` excludes other open
@@ -14,8 +15,8 @@ inode of its descriptor is not the path's and locks the new one, and the old hol
 
 **Object stores** with conditional creates (S3, GCS, Azure): numbered lease objects created only if absent and
 renewed while held (:class:`~airflow_results_provider.results.lease_claim.LeaseClaim`, whose module argues why
-two holders never overlap). Stores that cannot create exclusively (``supports_claims`` false) grant every claim: single-flight is off there,
-which is logged once per store class.
+two holders never overlap). Stores that cannot create exclusively (``supports_claims`` false) grant every claim:
+single-flight is off there, which is logged once per store class.
 """
 
 from __future__ import annotations
