@@ -193,7 +193,8 @@ class PolicyCache:
         while True:
             self.claim = try_claim(self.claim_location, ttl=ttl)
             if self.claim is not None:
-                if waited:  # the holder finished (or died) while we waited: its value may be there now
+                # A holder may have written the value and released between our lookup and this claim.
+                if self.records.exists(self.entry_location):
                     value = self.read()
                     if value is not NOTHING:
                         self.release()
