@@ -45,12 +45,13 @@ _COLUMNAR = {"numpy": encode_numpy, "pandas": encode_pandas, "pyarrow": encode_p
 class Encoder:
     """Writes tokens to ``buf`` and flushes it to ``sink`` (a sha256; ``None`` keeps everything in ``buf``)."""
 
-    __slots__ = ("active", "buf", "sink")
+    __slots__ = ("active", "buf", "layouts", "sink")
 
     def __init__(self, sink: Any) -> None:
         self.sink = sink
         self.buf = bytearray()
         self.active: set[int] = set()  # ids of the containers on the current path (cycle detection)
+        self.layouts: dict[tuple, tuple[tuple[bytes, Any], ...]] = {}  # all-str dict keys -> sorted encodings
 
     def hexdigest(self) -> str:
         self.flush()
@@ -219,10 +220,17 @@ class Encoder:
                 return
         key = self.enter(value, depth)
         self.head(tag + b"\x00", len(value))
+        buf = self.buf  # flush() empties it in place
         index = 0
         try:
             for index, item in enumerate(value):  # noqa: B007 - index names the failing element
-                self.encode(item, depth + 1)
+                leaf = _leaf_token(item)
+                if leaf is None:
+                    self.encode(item, depth + 1)
+                else:
+                    buf += leaf
+                    if len(buf) > FLUSH_AT:
+                        self.flush()
         except Unhashable as exc:
             exc.path.append(f"[{index}]")
             raise
@@ -233,29 +241,49 @@ class Encoder:
         """A mapping: count, then (key, value) pairs sorted by the key's encoding."""
         key = self.enter(value, depth)
         try:
-            entries = []
-            for item_key, item in value.items():
-                encoded = _leaf_token(item_key)
-                if encoded is None:
-                    try:
-                        encoded = self.sub_encoding(item_key, depth + 1)
-                    except Unhashable as exc:
-                        exc.path.append(f"{segment(item_key)} (its key)")
-                        raise
-                entries.append((encoded, item_key, item))
-            entries.sort(key=_first)
-            self.head(b"dict\x00", len(entries))
-            buf = self.buf  # flush() empties it in place
+            layout = self.layout(value, depth)
+            self.head(b"dict\x00", len(layout))
+            buf = self.buf
             item_key = None
             try:
-                for encoded, item_key, item in entries:  # noqa: B007 - item_key names the failing value
+                for encoded, item_key in layout:
                     buf += encoded
-                    self.encode(item, depth + 1)
+                    item = value[item_key]
+                    leaf = _leaf_token(item)
+                    if leaf is None:
+                        self.encode(item, depth + 1)
+                    else:
+                        buf += leaf
             except Unhashable as exc:
                 exc.path.append(segment(item_key))
                 raise
         finally:
             self.active.discard(key)
+        if len(self.buf) > FLUSH_AT:
+            self.flush()
+
+    def layout(self, value: Any, depth: int) -> tuple[tuple[bytes, Any], ...]:
+        """A mapping's keys with their encodings, sorted by encoding. Records in a list mostly share their keys:
+        the layout of all-``str`` keys is reused (the key tuple is only a lookup; its types are checked)."""
+        keys = tuple(value)
+        known = self.layouts.get(keys)
+        if known is not None and operator.countOf(map(type, keys), str) == len(keys):
+            return known
+        entries = []
+        for item_key in keys:
+            encoded = _leaf_token(item_key)
+            if encoded is None:
+                try:
+                    encoded = self.sub_encoding(item_key, depth + 1)
+                except Unhashable as exc:
+                    exc.path.append(f"{segment(item_key)} (its key)")
+                    raise
+            entries.append((encoded, item_key))
+        entries.sort(key=_first)
+        layout = tuple(entries)
+        if len(self.layouts) < 1024 and operator.countOf(map(type, keys), str) == len(keys):
+            self.layouts[keys] = layout
+        return layout
 
     def collection(self, value: Any, depth: int) -> None:
         """A set or frozenset: count, then the elements' encodings sorted."""

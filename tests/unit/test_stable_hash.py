@@ -163,6 +163,16 @@ def test_int_lists_fast_path_is_injective(values, data):
     assert key(values) != key(tuple(values))  # a tuple and a list differ, as by ==
 
 
+def test_records_sharing_keys_reuse_their_layout_without_confusing_key_types():
+    class Key(str, enum.Enum):
+        A = "a"
+
+    assert key([{"a": 1}, {"a": 1}]) != key([{"a": 1}, {Key.A: 1}])  # Key.A == "a", yet another key type
+    assert key([{"a": 1}, {Key.A: 1}]) == key([{"a": 1}, {Key.A: 1}])
+    assert key([{"a": 1, "b": 2}, {"b": 2, "a": 1}]) == key([{"a": 1, "b": 2}, {"a": 1, "b": 2}])
+    assert key([{"a": 1, "b": 2}, {"b": 1, "a": 2}]) != key([{"a": 1, "b": 2}, {"a": 1, "b": 2}])
+
+
 def test_type_tags_keep_equal_looking_values_apart():
     values = [
         1, 1.0, True, "1", b"1", [1], (1,), {1}, {"1": 1}, None, np.int64(1), np.float64(1.0), decimal.Decimal(1),
