@@ -30,3 +30,5 @@ $PY bench/scale_bench.py --sizes $SIZES --width "$WIDTH" --repeat "$SCALE_REPEAT
 echo "==> ResultMixin overhead"
 $PY bench/mixin_overhead_bench.py --repeat "$MIXIN_REPEAT" 2>/dev/null | grep -v '^\s*$' | tail -9 > "$RUN/mixin.txt" || true
 $PY bench/report.py "$RUN" docs/benchmarks.md docs/img/benchmarks
+echo "==> cache key computation (appended to docs/benchmarks.md)"
+$PY bench/cache_key_bench.py --repeat "$REPEAT" --json "$RUN/cache_key.json" --markdown >> docs/benchmarks.md
