@@ -242,7 +242,7 @@ class PolicyCache:
         else:
             store = self.values.copy()
             store.location = self.value_location
-            store.write(value, **v)
+            store.write(value, **self._shared())
             stored = {"pickle": self.value_location}
         entry = {
             "key": self.key.key,
@@ -291,7 +291,13 @@ class PolicyCache:
     def _write_record(self, location: str, record: Mapping[str, Any]) -> None:
         store = self.records.copy()
         store.location = location
-        store.write(dict(record), **self.variables)
+        store.write(dict(record), **self._shared())
+
+    def _shared(self) -> dict[str, Any]:
+        """The write variables of records every map index (and loop iteration) of the task shares: entries and
+        values per key, ``latest.json``. Without the map index, writing one that another map index of the same
+        run wrote is an overwrite, not a location collision."""
+        return {k: self.variables.get(k) for k in ("dag_id", "task_id", "run_id")}
 
 
 def _parse_time(value: Any) -> dt.datetime | None:

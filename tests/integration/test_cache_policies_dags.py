@@ -293,3 +293,35 @@ def test_unhashable_input_fails_the_task_with_the_documented_message(dag_runner,
     text = (out.out + out.err).replace('\\"', '"')
     assert "UnhashableInputError" in text and "input 'lock' is a " in text, text[-3000:]
     assert 'exclude it from the key with cache_policy=INPUTS - "lock"' in text
+
+
+MAPPED = """
+from pathlib import Path
+from airflow.sdk import DAG, task
+from airflow_results_provider.cache_policies import INPUTS
+
+WORK = Path("__WORK__")
+
+
+with DAG("cache_mapped", schedule=None, default_args={"retries": 0}) as dag:
+
+    @task.result(cache_policy=INPUTS)
+    def square(i):
+        with open(WORK / f"square-{i}", "a") as f:
+            f.write("x")
+        return i * i
+
+    square.expand(i=[1, 2, 2, 3])
+"""
+
+
+def test_mapped_instances_share_entries_by_key(dag_runner, results_dir, tmp_path):
+    """Map indexes with different inputs write their own entries (and latest.json in turn: no collision);
+    equal items share one key."""
+    work = tmp_path / "work"
+    work.mkdir()
+    dag = dag_runner.load(MAPPED, "cache_mapped", work=work)
+    for _ in range(2):
+        _, states = dag_runner.run(dag)
+        assert set(states.values()) == {"success"}, states
+    assert [count(work, f"square-{i}") for i in (1, 2, 3)] == [1, 1, 1]

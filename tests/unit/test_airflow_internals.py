@@ -183,6 +183,29 @@ def _python_decorated_operator() -> None:
         raise changed("python-decorated-operator", "_PythonDecoratedOperator._handle_output is gone")
 
 
+@internal("render-template-fields")
+def _render_template_fields() -> None:
+    templater = attribute(
+        "render-template-fields", "airflow.sdk.definitions._internal.templater", "Templater"
+    )
+    render = getattr(templater, "_do_render_template_fields", None)
+    if not callable(render):
+        raise changed("render-template-fields", "Templater._do_render_template_fields is gone")
+    parameters(
+        "render-template-fields", render, "parent", "template_fields", "context", "jinja_env", "seen_oids"
+    )
+    for module, caller in (
+        ("airflow.sdk.bases.operator", "BaseOperator"),
+        ("airflow.sdk.definitions.mappedoperator", "MappedOperator"),
+    ):
+        source = inspect.getsource(attribute("render-template-fields", module, caller).render_template_fields)
+        if "_do_render_template_fields(" not in source:
+            raise changed("render-template-fields", f"{caller}.render_template_fields no longer calls it")
+    xcom_arg = attribute("render-template-fields", "airflow.sdk.definitions.xcom_arg", "XComArg")
+    if not callable(getattr(xcom_arg, "iter_xcom_references", None)):
+        raise changed("render-template-fields", "XComArg.iter_xcom_references is gone")
+
+
 @internal("cli-config")
 def _cli_config() -> None:
     for name in ("ActionCommand", "Arg", "GroupCommand", "lazy_load_command"):
