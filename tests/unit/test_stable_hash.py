@@ -256,7 +256,11 @@ column_values = {
     "floats": st.lists(st.floats(allow_nan=True, width=64), min_size=3, max_size=3),
     "strings": st.lists(st.text(max_size=4), min_size=3, max_size=3),
     "bools": st.lists(st.booleans(), min_size=3, max_size=3),
-    "times": st.lists(st.datetimes(min_value=dt.datetime(1700, 1, 1)), min_size=3, max_size=3),
+    "times": st.lists(  # within pandas 2's datetime64[ns] range
+        st.datetimes(min_value=dt.datetime(1700, 1, 1), max_value=dt.datetime(2200, 1, 1)),
+        min_size=3,
+        max_size=3,
+    ),
     "nullable": st.lists(st.none() | st.integers(-100, 100), min_size=3, max_size=3),
 }
 frame_data = st.dictionaries(
@@ -326,6 +330,15 @@ def test_dataframe_dtypes_and_structure_are_in_the_key():
     assert key(multi) == key(multi.copy(deep=True))
     assert key(multi) != key(multi.rename_axis(["k", "m"]))
     assert key(pd.Series([1, 2], name="a")) != key(pd.Series([1, 2], name="b"))
+
+
+def test_pandas_scalars_keep_their_nanoseconds_and_range():
+    assert key(pd.Timestamp("2020-01-01T00:00:00.000000001")) != key(pd.Timestamp("2020-01-01"))
+    assert key(pd.Timestamp(dt.datetime(2266, 1, 1))) != key(pd.Timestamp(dt.datetime(2266, 1, 2)))  # past ns
+    assert key(pd.Timestamp("2020-01-01", tz="UTC")) != key(pd.Timestamp("2020-01-01"))
+    assert key(pd.Timestamp("2020-01-01")) != key(dt.datetime(2020, 1, 1))
+    assert key(pd.Timedelta(1)) != key(pd.Timedelta(2))
+    assert key(pd.NaT) != key(pd.NA) != key(None)
 
 
 def test_pandas_object_columns_name_the_failing_cell():
