@@ -10,70 +10,64 @@ of their type), so this module imports none of them.
 Encoding
 --------
 Everything is streamed into one ``hashlib.sha256``, which first receives ``b"airflow-results-provider
-stable_hash v1\\0"``. Each value is a *token*: an ASCII tag, a NUL byte, an 8-byte big-endian length (or element
-count for a container) and the payload (or the elements' tokens). Every token delimits itself, so two different
-values cannot produce the same byte stream. The rules, by type:
+stable_hash v1\\0"``. Each value is a *token*: an ASCII tag, a NUL byte, then (except for fixed-shape tokens
+such as ``none``) an 8-byte big-endian length or element count, and the payload or the elements' tokens. Every
+token delimits itself, so two different values cannot produce the same byte stream. The rules, by type:
 
-========================== ==============================================================================
-value                      what the key sees
-========================== ==============================================================================
-``None``                   tag ``none``
-``bool``                   tag ``bool``: ``True`` and ``1`` differ
-``int``                    tag ``int``, two's complement big-endian, any size; ``1``, ``1.0``, ``True``,
-                           ``"1"`` and ``b"1"`` all differ
-``float``                  tag ``float``, IEEE-754 binary64 bits. Every NaN is one canonical NaN; ``-0.0``
-                           and ``0.0`` differ (``str()`` tells them apart)
-``complex``                tag ``complex``: real and imaginary part as two floats
-``str``                    tag ``str``, UTF-8 (lone surrogates kept via ``surrogatepass``)
-bytes, bytearray,          tag ``bytes``, the bytes: the three types are equal by ``==`` and share the key
-memoryview
-``list``                   tag ``list`` + count + elements in order. A non-empty list of plain ``int`` in
-                           -2**63 .. 2**64-1 is its JSON text ``[1,2,3]`` (tag ``list.ints``): decimal
-                           digits, so no library version can change it - fast
-``tuple``                  tag ``tuple``: a tuple and a list with the same elements **differ**, as by ``==``
-``dict`` (and subclasses,  tag ``dict``: (key, value) pairs sorted by the key's encoding, so insertion order
-``MappingProxyType``)      does not matter; a subclass's own attributes (a defaultdict's factory) are not seen
-set, frozenset             tag ``set``: elements sorted by their encoding; set and frozenset share the key
-``datetime``               naive: tag ``datetime`` + microseconds since 0001-01-01 (wall time). Aware (tag
-                           ``datetime.tz``): the UTC instant **and** the UTC offset, so 12:00Z and
-                           13:00+01:00 differ (the same instant, a different wall time) while two zones
-                           with the same offset at that instant agree. Naive and aware always differ.
-                           pendulum / Airflow's ``DateTime`` hash like ``datetime``
-``date``                   tag ``date`` + proleptic ordinal
-``time``                   naive: tag ``time`` + microseconds since midnight; aware: tag ``time.tz`` + the
-                           same + its UTC offset
-``timedelta``              tag ``timedelta`` + total microseconds
-``Decimal``                tag ``decimal`` + sign, digits, exponent exactly as stored: ``Decimal("1.0")``
-                           and ``Decimal("1.00")`` differ (like their ``str()``)
-``uuid.UUID``              tag ``uuid`` + its 16 bytes
-``pathlib.PurePath``       tag ``path.posix`` / ``path.windows`` + ``str(path)``
-``enum.Enum``              tag ``enum`` + ``module.qualname`` of the class + the member's value (encoded by
-                           these rules). IntEnum/StrEnum members are enums, not ints/strs
-dataclass instance         tag ``dataclass`` + ``module.qualname`` + every field (name, value) in
-                           declaration order
-NamedTuple                 tag ``namedtuple`` + ``module.qualname`` + (field name, value) pairs
-:class:`StoredDigest`      tag ``stored`` + its recorded algorithm, digest, serializer and parts: a stored
-                           upstream value is keyed by the digest its signed record states, never read
-numpy ``ndarray``          tag ``numpy.ndarray`` + little-endian ``dtype.str`` (``dtype.descr`` for
-                           structured dtypes) + shape + the C-order data bytes (NaNs canonical). Object
-                           and variable-width string arrays: element by element by these rules
-numpy scalar               tag ``numpy.scalar`` + dtype + its bytes (``np.int64(1)`` differs from ``1``)
-pandas ``DataFrame``       tag ``pandas.DataFrame`` + columns (an Index) + index + per column its dtype
-                           (``str(dtype)``, which names a datetime's unit and tz) and values: numpy-backed
-                           columns as buffers, object columns element by element, categoricals as
-                           categories + ordered + codes, nullable (masked) columns as mask + data,
-                           pyarrow-backed columns as pyarrow arrays. ``attrs``/``flags`` are not seen
-pandas ``Series``          tag ``pandas.Series`` + name + index + dtype and values as above
-pandas ``Index``           tag ``pandas.Index`` + names + each level's dtype and values (a ``RangeIndex``
-                           hashes as its int64 values); ``Timestamp``/``Timedelta`` as ns integers (+ tz),
-                           ``NaT``/``NA`` tagged
-pyarrow ``Table``,         tag + schema (field names, type strings, nullability; schema metadata is not
-``RecordBatch``            seen) + row count + per column its values *logically*: chunk boundaries never
-                           change the key
-pyarrow ``Array``,         tag + type string + length + null count + validity + values: fixed-width
-``ChunkedArray``, scalar   numeric/temporal types as numpy buffers of the valid values, everything else
-                           element by element (``to_pylist``)
-========================== ==============================================================================
+- ``None``: tag ``none``.
+- ``bool``: tag ``bool``, so ``True`` and ``1`` differ.
+- ``int``: tag ``int``, two's complement big-endian, any size. ``1``, ``1.0``, ``True``, ``"1"`` and ``b"1"``
+  all differ.
+- ``float``: tag ``float``, the IEEE-754 binary64 bits. Every NaN is one canonical NaN; ``-0.0`` and ``0.0``
+  differ (``str()`` tells them apart).
+- ``complex``: tag ``complex``, the real and imaginary parts as two floats.
+- ``str``: tag ``str``, UTF-8 (lone surrogates kept with ``surrogatepass``).
+- ``bytes``, ``bytearray``, ``memoryview``: tag ``bytes``, the bytes. The three are equal by ``==`` and share
+  the key.
+- ``list``: tag ``list``, the count, the elements in order. A non-empty list of plain ``int`` in
+  -2**63 .. 2**64-1 is hashed as its JSON text ``[1,2,3]`` (tag ``list.ints``): decimal digits, which no library
+  version can change; fast.
+- ``tuple``: tag ``tuple``. A tuple and a list with the same elements **differ**, as by ``==``.
+- ``dict`` (subclasses, ``MappingProxyType``): tag ``dict``, the (key, value) pairs sorted by the key's
+  encoding, so insertion order does not matter. A subclass's own state (a defaultdict's factory) is not seen.
+- ``set``, ``frozenset``: tag ``set``, the elements' encodings sorted. A set and a frozenset share the key.
+- ``datetime``: naive, tag ``datetime`` and microseconds since 0001-01-01 (the wall time). Aware, tag
+  ``datetime.tz``, the UTC instant **and** the UTC offset: 12:00Z and 13:00+01:00 differ (one instant, another
+  wall time) while two zones with the same offset at that instant agree. Naive and aware always differ.
+  pendulum's and Airflow's ``DateTime`` hash as ``datetime``.
+- ``date``: tag ``date``, the proleptic ordinal. ``time``: tag ``time``, microseconds since midnight, or
+  ``time.tz`` with its UTC offset. ``timedelta``: tag ``timedelta``, total microseconds.
+- ``Decimal``: tag ``decimal``, sign, digits and exponent exactly as stored, so ``Decimal("1.0")`` and
+  ``Decimal("1.00")`` differ, like their ``str()``.
+- ``uuid.UUID``: tag ``uuid``, its 16 bytes. ``pathlib.PurePath``: tag ``path.posix`` or ``path.windows``,
+  ``str(path)``.
+- ``enum.Enum``: tag ``enum``, the class's ``module.qualname`` and the member's value by these rules.
+  IntEnum and StrEnum members are enums, not ints or strs.
+- dataclass instance: tag ``dataclass``, ``module.qualname``, every field's (name, value) in declaration order.
+  NamedTuple: tag ``namedtuple``, ``module.qualname``, (field name, value) pairs.
+- :class:`~airflow_results_provider.core.stored_digest.StoredDigest`: tag ``stored``, its recorded algorithm,
+  digest, serializer and parts. A stored upstream value is keyed by what its signed record states, never read.
+- numpy ``ndarray``: tag ``numpy.ndarray``, the little-endian ``dtype.str`` (``dtype.descr`` for structured
+  dtypes), the shape, the C-order data bytes (NaNs canonical). Object and variable-width string arrays go
+  element by element by these rules. numpy scalar: tag ``numpy.scalar``, dtype and bytes (``np.int64(1)``
+  differs from ``1``).
+- pandas ``DataFrame``: tag ``pandas.DataFrame``, the columns (an Index), the index, then per column its dtype
+  (``str(dtype)``, which names a datetime's unit and zone) and values: numpy-backed columns as buffers, object
+  columns element by element, categoricals as categories + ordered + codes, nullable (masked) columns as mask
+  + data, pyarrow-backed columns (pandas 3's ``str``) as pyarrow arrays. ``attrs`` and ``flags`` are not seen.
+  ``Series``: tag ``pandas.Series``, name, index, dtype and values. ``Index``: tag ``pandas.Index``, names,
+  each level's dtype and values (a ``RangeIndex`` hashes as its int64 values). ``Timestamp``, ``Timedelta``:
+  tagged, by the ``datetime`` / ``timedelta`` rule plus their nanoseconds; ``NaT`` and ``NA`` tagged.
+- pyarrow ``Table``, ``RecordBatch``: tag, the schema (field names, type strings, nullability; not its
+  metadata), the row count, then each column *logically*: chunk boundaries never change the key. ``Array``,
+  ``ChunkedArray``: tag, type string, length, null count, validity, values: fixed-width numeric and temporal
+  types as numpy buffers of the valid values, everything else element by element (``to_pylist``). Scalars:
+  type string and ``as_py()``.
+
+The golden digests of the tests are the same with pandas 2.3 and 3.1, numpy 2.2 and 2.5, pyarrow 24 and 26 and
+Python 3.10 to 3.12. The key of a DataFrame does change when a pandas upgrade changes a column's *inferred*
+dtype (pandas 3 infers ``str`` for strings where pandas 2 inferred ``object``, and ``datetime64[us]`` where it
+inferred ``[ns]``): the dtype is part of the key, so that is a miss, never a wrong hit.
 
 A class defined in a DAG file is named without the ``unusual_prefix_<sha1>_`` Airflow adds to the module name
 (the prefix depends on the file's path, not on the code).
