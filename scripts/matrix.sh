@@ -33,7 +33,7 @@ NEWEST_AIRFLOW="3.4.0b2"
 # Deselected in the legs until it is fixed: on the floor leg (Python 3.10), under load, a forked writer died
 # and the parent waited on its Barrier forever (twice in 3 runs; it passes alone). The main suite still runs it.
 DESELECT=(--deselect tests/unit/security/test_crash_safety.py::test_concurrent_writers_leave_one_writers_payload_with_its_metadata)
-read -r -a TESTS <<<"${RESULTS_MATRIX_TESTS:-tests/unit tests/integration/test_checkpointing_dags.py tests/integration/test_xcom_backend.py tests/integration/test_large_values_display.py tests/integration/test_results_cli.py tests/integration/test_native_loops.py tests/integration/test_xcom_backend_loops.py}"
+read -r -a TESTS <<<"${RESULTS_MATRIX_TESTS:-tests/unit tests/integration/test_checkpointing_dags.py tests/integration/test_xcom_backend.py tests/integration/test_large_values_display.py tests/integration/test_results_cli.py tests/integration/test_native_loops.py tests/integration/test_xcom_backend_loops.py tests/integration/test_cache_policies_dags.py}"
 # the newest Airflow also runs the Results UI under `airflow standalone`
 NEWEST_EXTRA_TESTS=(tests/e2e/test_standalone_results_ui.py)
 
