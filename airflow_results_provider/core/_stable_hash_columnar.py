@@ -8,6 +8,8 @@ element by element through ``enc.encode``.
 from __future__ import annotations
 
 import math
+import operator
+from array import array
 from typing import Any
 
 from airflow_results_provider.core._stable_hash_tokens import (
@@ -22,7 +24,8 @@ from airflow_results_provider.core._stable_hash_tokens import (
     type_name,
 )
 
-# pyarrow types (by their str) whose to_numpy() is a fixed-width numpy buffer
+# pyarrow types (by their str) hashed from their buffers: values of a fixed width (to_numpy()) and strings/binaries
+ARROW_VARIABLE_WIDTH = ("string", "binary", "large_string", "large_binary")
 ARROW_FIXED_WIDTH = (
     "int",
     "uint",
@@ -206,13 +209,16 @@ def arrow_column(enc: Any, column: Any, depth: int) -> None:
     enc.token(b"arrow.column\x00", arrow_type.encode())
     enc.buf += U64.pack(len(column))
     enc.buf += U64.pack(column.null_count)
-    if arrow_type.startswith(ARROW_FIXED_WIDTH):
+    if arrow_type.startswith(ARROW_FIXED_WIDTH) or arrow_type in ARROW_VARIABLE_WIDTH:
         if column.null_count:
             for chunk in chunks:
                 ndarray_data(enc, chunk.is_valid().to_numpy(zero_copy_only=False), depth)
-        for chunk in chunks:
-            valid = chunk.drop_null() if chunk.null_count else chunk
-            ndarray_data(enc, valid.to_numpy(zero_copy_only=False), depth)
+        valid_chunks = [chunk.drop_null() if chunk.null_count else chunk for chunk in chunks]
+        if arrow_type in ARROW_VARIABLE_WIDTH:
+            arrow_bytes(enc, valid_chunks, arrow_type.startswith("large_"))
+        else:
+            for valid in valid_chunks:
+                ndarray_data(enc, valid.to_numpy(zero_copy_only=False), depth)
         return
     index = 0
     try:
@@ -223,3 +229,24 @@ def arrow_column(enc: Any, column: Any, depth: int) -> None:
     except Unhashable as exc:
         exc.path.append(f"[{index}]")
         raise
+
+
+def arrow_bytes(enc: Any, chunks: list, large: bool) -> None:
+    """Non-null string/binary values of every chunk: each value's byte length (int64), then all their bytes.
+    Read from the chunks' offset and data buffers (Arrow's layout), without a Python object per value."""
+    spans = []
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        _, offsets_buffer, data = chunk.buffers()
+        offsets = memoryview(offsets_buffer).cast("q" if large else "i")[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        lengths = array("q", map(operator.sub, offsets[1:], offsets[:-1]))
+        if not LITTLE_ENDIAN:
+            lengths.byteswap()
+        enc.raw(lengths)
+        spans.append((data, offsets[0], offsets[-1]))
+    for data, start, end in spans:
+        if end > start:
+            enc.raw(memoryview(data)[start:end])

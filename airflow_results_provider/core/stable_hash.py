@@ -61,8 +61,9 @@ token delimits itself, so two different values cannot produce the same byte stre
 - pyarrow ``Table``, ``RecordBatch``: tag, the schema (field names, type strings, nullability; not its
   metadata), the row count, then each column *logically*: chunk boundaries never change the key. ``Array``,
   ``ChunkedArray``: tag, type string, length, null count, validity, values: fixed-width numeric and temporal
-  types as numpy buffers of the valid values, everything else element by element (``to_pylist``). Scalars:
-  type string and ``as_py()``.
+  types as numpy buffers of the valid values; strings and binaries (plain and large) as each valid value's byte
+  length (int64) followed by all their bytes, read from Arrow's buffers; everything else element by element
+  (``to_pylist``). Scalars: type string and ``as_py()``.
 
 The golden digests of the tests are the same with pandas 2.3 and 3.1, numpy 2.2 and 2.5, pyarrow 24 and 26 and
 Python 3.10 to 3.12. The key of a DataFrame does change when a pandas upgrade changes a column's *inferred*
