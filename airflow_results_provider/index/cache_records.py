@@ -240,10 +240,12 @@ class Entry:
 
     @property
     def entry_location(self) -> str:
+        """The entry record's location in :attr:`store`."""
         return f"{self.directory}/keys/{self.key}.json"
 
     @property
     def value_location(self) -> str:
+        """The location of the entry's pickled value (present when nothing was checkpointed)."""
         return f"{self.directory}/keys/{self.key}.pkl"
 
 
