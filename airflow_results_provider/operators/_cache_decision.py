@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_results_provider._checkpointing import NOTHING, OPTION_NAMES, CheckpointOptions, TaskCheckpointer
@@ -94,7 +94,7 @@ def compute_key(
     variables = build_location_context(context)
     return policy.compute_key(
         KeyContext(
-            inputs=inputs,
+            inputs={name: _materialized(value) for name, value in inputs.items()},
             task=operator,
             params=variables.get("parameters") or {},
             run_id=variables.get("run_id"),
@@ -229,6 +229,16 @@ def take_decision(operator: Any, context: Any) -> Decision | None:
     if decision is None or decision.identity != identity_of(context):
         return None
     return decision
+
+
+def _materialized(value: Any) -> Any:
+    """A lazy sequence (Airflow's ``LazyXComSequence``: the values of a mapped upstream task) as a list of its
+    items, each pulled as any XCom is (inside ``digests_only``, a stored item is its digest)."""
+    if isinstance(value, Sequence) and not isinstance(
+        value, (str, bytes, bytearray, memoryview, list, tuple)
+    ):
+        return list(value)
+    return value
 
 
 def _holds_xcom_args(value: Any) -> bool:

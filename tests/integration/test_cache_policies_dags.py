@@ -311,13 +311,19 @@ with DAG("cache_mapped", schedule=None, default_args={"retries": 0}) as dag:
             f.write("x")
         return i * i
 
-    square.expand(i=[1, 2, 2, 3])
+    @task.result(cache_policy=INPUTS)
+    def total(values):
+        with open(WORK / "total", "a") as f:
+            f.write("x")
+        return sum(values)
+
+    total(square.expand(i=[1, 2, 2, 3]))
 """
 
 
 def test_mapped_instances_share_entries_by_key(dag_runner, results_dir, tmp_path):
     """Map indexes with different inputs write their own entries (and latest.json in turn: no collision);
-    equal items share one key."""
+    equal items share one key; a task over the mapped task's values keys on all of them."""
     work = tmp_path / "work"
     work.mkdir()
     dag = dag_runner.load(MAPPED, "cache_mapped", work=work)
@@ -325,3 +331,4 @@ def test_mapped_instances_share_entries_by_key(dag_runner, results_dir, tmp_path
         _, states = dag_runner.run(dag)
         assert set(states.values()) == {"success"}, states
     assert [count(work, f"square-{i}") for i in (1, 2, 3)] == [1, 1, 1]
+    assert count(work, "total") == 1  # keyed on the mapped task's values (a lazy sequence), then a hit
