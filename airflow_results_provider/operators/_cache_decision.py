@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -137,13 +138,12 @@ def decide_before_render(operator: Any, context: Any) -> list[str]:
     operator.__dict__[DECISION] = decision
     if policy is not None and key is None and not early_key:
         return []  # the key needs real values: everything is decided in execute
+    if target_names_inputs(operator, options.target):
+        return []  # decided in execute, with the key computed here
     variables = build_location_context(context)
-    try:
-        checkpointer = TaskCheckpointer(
-            options, variables, parameters=variables["parameters"], logger=operator.log, cache_key=key
-        )
-    except LocationTemplateError:
-        return []  # the target names the task's inputs: decided in execute, with the key computed here
+    checkpointer = TaskCheckpointer(
+        options, variables, parameters=variables["parameters"], logger=operator.log, cache_key=key
+    )
     decision.checkpointer = checkpointer
     value = checkpointer.lookup()
     if value is NOTHING:
@@ -211,11 +211,13 @@ def _lookup_without_inputs(task: Any, options: CheckpointOptions, policy: Any, c
     key = compute_key(policy, task, task_context, {}) if policy is not None else None
     if options.target is None and key is None:
         return None
+    if target_names_inputs(task, options.target):
+        return None
     variables = build_location_context(task_context)
     try:
         checkpointer = TaskCheckpointer(options, variables, logger=task.log, cache_key=key)
     except LocationTemplateError:
-        return None  # the target names the task's inputs
+        return None  # a variable the downstream task only has when it runs
     if options.target is not None and checkpointer._read_target() is not NOTHING:
         return "target"
     if checkpointer.policy_cache and checkpointer.policy_cache.read() is not NOTHING:
@@ -229,6 +231,26 @@ def take_decision(operator: Any, context: Any) -> Decision | None:
     if decision is None or decision.identity != identity_of(context):
         return None
     return decision
+
+
+def target_names_inputs(operator: Any, target: Any) -> bool:
+    """Whether the location of ``target`` may depend on the task's inputs (then it is rendered only once they
+    are pulled): a callable target always may; a template when it names one of the task's argument names
+    (a word match, so ``{rows}``, ``{{ rows | path_safe }}`` and ``{rows[0]}`` all count)."""
+    if target is None:
+        return False
+    if callable(target):
+        return True
+    names = set(dict(getattr(operator, "op_kwargs", None) or {}))
+    python_callable = getattr(operator, "python_callable", None)
+    if python_callable is not None:
+        try:
+            parameters = inspect.signature(python_callable).parameters.values()
+        except (TypeError, ValueError):
+            return True
+        names.update(p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    text = str(target)
+    return any(re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) for name in names)
 
 
 def _materialized(value: Any) -> Any:

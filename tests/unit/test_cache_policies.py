@@ -208,3 +208,30 @@ def test_bad_options_are_typed_errors():
         CheckpointOptions(cache_policy=3)
     with pytest.raises(ResultConfigError, match="cache_key_fn="):
         CheckpointOptions(cache_key_fn="not callable")
+
+
+def test_targets_naming_inputs_are_decided_after_the_pull():
+    """A target whose location may depend on the task's arguments is not rendered before they are pulled (an
+    input may also shadow a context variable of the same name, e.g. ``date``)."""
+    from airflow_results_provider.operators._cache_decision import target_names_inputs
+
+    class Operator:
+        op_kwargs = {"session": "s"}
+
+        @staticmethod
+        def python_callable(rows, date=None, **kwargs):
+            return rows
+
+    task = Operator()
+    for template in (
+        "{dag_id}/{rows}.pkl",
+        "{{ rows | path_safe }}",
+        "x/{rows[0]}",
+        "{date}.pkl",
+        "{session}",
+    ):
+        assert target_names_inputs(task, template), template
+    for template in ("{dag_id}/{task_name}.pkl", "{{ params.rows }}", "{nrows}", "{cache_key}.json"):
+        assert not target_names_inputs(task, template), template
+    assert target_names_inputs(task, lambda **variables: "x")  # a callable may read anything
+    assert not target_names_inputs(task, None)
