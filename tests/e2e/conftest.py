@@ -95,13 +95,18 @@ class Standalone:
         raise RuntimeError(f"airflow standalone not healthy after {timeout} s:\n{self.tail()}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        """Stop every process of the standalone: SIGTERM to its process group, then SIGKILL to whatever of the
+        group is left after 30 s (a dag-processor outlived its parent and kept running after a CI run)."""
+        if self.proc:
+            group = self.proc.pid
+            if self.proc.poll() is None:
+                _signal_group(group, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            # poll() reaps the leader, so a zombie leader does not count as a live member
+            while (self.proc.poll() is None or _signal_group(group, 0)) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            _signal_group(group, signal.SIGKILL)
+            self.proc.wait()
         self.log.close()
 
     def tail(self, n: int = 60) -> str:
@@ -176,6 +181,15 @@ class Standalone:
         lines.append("--- standalone output:")
         lines.append(self.tail())
         return "\n".join(lines)
+
+
+def _signal_group(group: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``group``; whether any process of it was there (0 only checks)."""
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 XCOM_BACKEND = "airflow_results_provider.xcom.ResultXComBackend"
