@@ -41,6 +41,34 @@ def task_cache_dir(dag_id: Any, task_id: Any) -> str:
     return f"_cache/{path_safe_unique(f'{dag_id}.{task_id}')}"
 
 
+def entry_location(directory: str, key: str) -> str:
+    """The entry of ``key`` in a task's directory (:func:`task_cache_dir`)."""
+    return f"{directory}/keys/{key}.json"
+
+
+def value_location(directory: str, key: str) -> str:
+    """The pickled value of ``key`` (written when nothing was checkpointed)."""
+    return f"{directory}/keys/{key}.pkl"
+
+
+def latest_location(directory: str) -> str:
+    """The task's newest entry, which a miss is explained against."""
+    return f"{directory}/latest.json"
+
+
+def signed_records(store: Result) -> Result:
+    """``store`` set up for the policy cache's JSON records: kind ``cache``, read only with a valid signature
+    (an entry says where a hit is read from)."""
+    store.record_kind = RECORD_CACHE
+    store.requires_signature = True
+    return store
+
+
+def component_label(name: str) -> str:
+    """A key component as reasons and explanations name it (``input:rows`` -> ``input 'rows'``)."""
+    return f"input {name.split(':', 1)[1]!r}" if name.startswith("input:") else name.replace("_", " ")
+
+
 def decision_location(dag_id: Any, task_id: Any, run_id: Any, map_index: Any) -> str:
     """Where the decision of one task instance is recorded."""
     index = "task" if map_index is None or map_index == -1 else str(map_index)
@@ -62,7 +90,7 @@ def explain_change(previous: Mapping[str, str] | None, current: Mapping[str, str
         old, new = previous.get(name), current.get(name)
         if old == new:
             continue
-        label = f"input {name.split(':', 1)[1]!r}" if name.startswith("input:") else name.replace("_", " ")
+        label = component_label(name)
         if old is None:
             changes.append(f"{label} added ({short(new)})")
         elif new is None:
@@ -97,16 +125,14 @@ class PolicyCache:
         self.refresh = refresh
         self.log = log
         self.variables = variables
-        self.records = bookkeeping_store(result, JSONSerializer())
-        self.records.record_kind = RECORD_CACHE
-        self.records.requires_signature = True
+        self.records = signed_records(bookkeeping_store(result, JSONSerializer()))
         self.values = bookkeeping_store(result, PickleSerializer())
         self.values.record_kind = RECORD_CACHE
         base = task_cache_dir(variables.get("dag_id"), variables.get("task_id"))
-        self.entry_location = f"{base}/keys/{key.key}.json"
-        self.value_location = f"{base}/keys/{key.key}.pkl"
+        self.entry_location = entry_location(base, key.key)
+        self.value_location = value_location(base, key.key)
         self.claim_location = f"{base}/keys/{key.key}.claim"
-        self.latest_location = f"{base}/latest.json"
+        self.latest_location = latest_location(base)
         self.decision_location = decision_location(
             variables.get("dag_id"),
             variables.get("task_id"),

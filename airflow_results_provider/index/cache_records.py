@@ -19,9 +19,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_results_provider._checkpointing.policy_cache import decision_location, short, task_cache_dir
+from airflow_results_provider._checkpointing.policy_cache import (
+    component_label,
+    decision_location,
+    entry_location,
+    latest_location,
+    short,
+    signed_records,
+    task_cache_dir,
+    value_location,
+)
 from airflow_results_provider.core.keys import is_url_spec
-from airflow_results_provider.core.signing import RECORD_CACHE
 from airflow_results_provider.exceptions import ResultError
 from airflow_results_provider.index.stores import configured_stores
 from airflow_results_provider.templating.filters import path_safe
@@ -47,9 +55,7 @@ def records_store(spec: str) -> Any | None:
     if not isinstance(store, StorageResult):
         return None
     store.serializer = JSONSerializer()
-    store.record_kind = RECORD_CACHE
-    store.requires_signature = True
-    return store
+    return signed_records(store)
 
 
 def open_stores(stores: Iterable[str]) -> Iterator[tuple[str, Any]]:
@@ -201,11 +207,6 @@ class Decision:
         }
 
 
-def component_label(name: str) -> str:
-    """A component as the recorded reasons name it (``input:rows`` -> ``input 'rows'``)."""
-    return f"input {name.split(':', 1)[1]!r}" if name.startswith("input:") else name.replace("_", " ")
-
-
 def _components(record: Mapping[str, Any] | None) -> dict[str, str]:
     components = (record or {}).get("components")
     if not isinstance(components, dict):
@@ -219,12 +220,12 @@ def find_decision(
     """The decision of a task instance in the first of ``stores`` that has one (signed), with the task's
     newest entry from the same store; ``None`` when none has (no cache policy, or it did not run)."""
     location = decision_location(dag_id, task_id, run_id, map_index)
-    latest_location = f"{task_cache_dir(dag_id, task_id)}/latest.json"
+    newest = latest_location(task_cache_dir(dag_id, task_id))
     for spec, store in open_stores(stores):
         record = read_record(store, location)
         if record is None:
             continue
-        return Decision(spec, _uri(store, location), record, read_record(store, latest_location))
+        return Decision(spec, _uri(store, location), record, read_record(store, newest))
     return None
 
 
@@ -241,12 +242,12 @@ class Entry:
     @property
     def entry_location(self) -> str:
         """The entry record's location in :attr:`store`."""
-        return f"{self.directory}/keys/{self.key}.json"
+        return entry_location(self.directory, self.key)
 
     @property
     def value_location(self) -> str:
         """The location of the entry's pickled value (present when nothing was checkpointed)."""
-        return f"{self.directory}/keys/{self.key}.pkl"
+        return value_location(self.directory, self.key)
 
 
 @dataclass
@@ -342,10 +343,10 @@ def invalidate(entries: Iterable[Entry], *, dry_run: bool = True) -> Invalidatio
             _remove(store, location, done, dry_run)
     for (spec, directory), keys in by_directory.items():
         store = records_store(spec)
-        latest_location = f"{directory}/latest.json"
-        latest = read_record(store, latest_location) if store is not None else None
+        newest = latest_location(directory)
+        latest = read_record(store, newest) if store is not None else None
         if latest is not None and latest.get("key") in keys:
-            _remove(store, latest_location, done, dry_run)
+            _remove(store, newest, done, dry_run)
     return done
 
 
