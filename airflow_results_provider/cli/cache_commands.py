@@ -11,13 +11,7 @@ import sys
 from typing import Any
 from urllib.parse import unquote
 
-from airflow_results_provider.cli.commands import _plain, _session
-
-
-def _text(value: Any) -> str:
-    """A recorded field as one printable line."""
-    text = "" if value is None else str(value)
-    return "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text)
+from airflow_results_provider.cli.commands import _plain, _printable, _session
 
 
 def parse_task_instance(args: Any) -> tuple[str, str, str, int | None]:
@@ -57,7 +51,7 @@ def explain_cache(args: Any) -> None:
     name = f"{dag_id}/{run_id}/{task_id}" + ("" if map_index is None else f"/{map_index}")
     if decision is None:
         raise SystemExit(
-            f"No cache decision recorded for {_text(name)}: the task has no cache policy (cache_policy=), did "
+            f"No cache decision recorded for {_printable(name)}: the task has no cache policy (cache_policy=), did "
             f"not run, or keeps its records in a store not searched here ({', '.join(s or 'local_dir' for s in stores)}"
             "; name it with --store URL)."
         )
@@ -73,7 +67,7 @@ def _print_decision(name: str, decision: Any) -> None:
 
     from airflow_results_provider.index.cache_records import short
 
-    print(f"Cache {decision.outcome} for {_text(name)}")
+    print(f"Cache {decision.outcome} for {_printable(name)}")
     lines = [
         ("key", decision.text("key")),
         ("policy", decision.text("policy")),
@@ -96,7 +90,7 @@ def _print_decision(name: str, decision: Any) -> None:
         )
     for label, value in lines:
         if value:
-            print(f"{label:>13}: {_text(value)}")
+            print(f"{label:>13}: {_printable(value)}")
     table = Table("component", "digest", "newest entry", "change", box=None)
     for c in decision.components():
         cells = (c.name, short(c.digest) if c.digest else "-", short(c.newest) if c.newest else "-", c.change)
@@ -107,14 +101,10 @@ def _print_decision(name: str, decision: Any) -> None:
 def _dag_stores(dag_id: str) -> list[str]:
     """The URL stores the DAG's verified rows name, then the configured ones."""
     from airflow_results_provider import index
-    from airflow_results_provider.core.keys import is_url_spec
+    from airflow_results_provider.index.cache_records import stores_named_by
 
-    specs: list[str] = []
     with _session() as session:
-        for record in index.iter_records(session, index.Filters(dag_id=dag_id)):
-            if record.verified and record.store and is_url_spec(record.store) and record.store not in specs:
-                specs.append(record.store)
-    return specs + [s for s in index.configured_stores() if s not in specs]
+        return stores_named_by(index.iter_records(session, index.Filters(dag_id=dag_id)))
 
 
 def invalidate_cache(args: Any) -> None:
@@ -130,27 +120,27 @@ def invalidate_cache(args: Any) -> None:
     for entry in listing.entries:
         r = entry.record
         print(
-            f"  {_text(entry.task_id):20} {entry.key[:12]}  run {_text(r.get('run_id'))}  written "
-            f"{_text(r.get('written_at'))}  ({entry.store or 'local_dir'})"
+            f"  {_printable(entry.task_id):20} {entry.key[:12]}  run {_printable(r.get('run_id'))}  written "
+            f"{_printable(r.get('written_at'))}  ({entry.store or 'local_dir'})"
         )
     for uri in listing.unverified:
-        print(f"  kept (signature does not verify: never a hit): {_text(uri)}")
+        print(f"  kept (signature does not verify: never a hit): {_printable(uri)}")
     scope = (
         f"DAG {args.dag_id}"
         + (f", task {args.task_id}" if args.task_id else "")
         + (f", key {key}…" if key else "")
     )
     if not listing.entries:
-        print(f"No cache entries of {_text(scope)} in {len(stores)} store(s).")
+        print(f"No cache entries of {_printable(scope)} in {len(stores)} store(s).")
         _report_errors(listing.errors)
         return
     dry_run = not args.yes
     done = cache_records.invalidate(listing.entries, dry_run=dry_run)
     verb = "Would remove" if dry_run else "Removed"
     for uri in done.removed:
-        print(f"  {verb.lower()} {_text(uri)}")
+        print(f"  {verb.lower()} {_printable(uri)}")
     print(
-        f"{verb} {len(listing.entries)} cache entr{'y' if len(listing.entries) == 1 else 'ies'} of {_text(scope)} "
+        f"{verb} {len(listing.entries)} cache entr{'y' if len(listing.entries) == 1 else 'ies'} of {_printable(scope)} "
         f"({len(done.removed)} file(s)); checkpoints and recorded decisions stay."
     )
     if dry_run:
@@ -160,6 +150,6 @@ def invalidate_cache(args: Any) -> None:
 
 def _report_errors(errors: list[str]) -> None:
     for error in errors:
-        print(f"error: {_text(error)}", file=sys.stderr)
+        print(f"error: {_printable(error)}", file=sys.stderr)
     if errors:
         raise SystemExit(1)

@@ -45,13 +45,19 @@ def _confirm(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
+def _printable(value: Any) -> str:
+    """Recorded text as one printable line: every non-printable character (a terminal control sequence, a line
+    break) replaced."""
+    text = "" if value is None else str(value)
+    return "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text)
+
+
 def _plain(cell: Any) -> Any:
     """A table cell from row data, shown as the text it is: never rich markup (links, styles), never a
     terminal control sequence."""
     from rich.text import Text
 
-    text = "" if cell is None else str(cell)
-    return Text("".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text))
+    return Text(_printable(cell))
 
 
 def list_results(args: Any) -> None:

@@ -92,15 +92,21 @@ def _uri(store: Any, location: str) -> str:
         return location
 
 
+def stores_named_by(records: Iterable[Any]) -> list[str]:
+    """The URL stores that verified index ``records`` name (never a ``module:attribute`` a row could get
+    imported), in order, then the configured stores."""
+    specs: list[str] = []
+    for record in records:
+        if record.verified and record.store and is_url_spec(record.store) and record.store not in specs:
+            specs.append(record.store)
+    return specs + [s for s in configured_stores() if s not in specs]
+
+
 def task_instance_stores(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int) -> list[str]:
     """Where the records of a task instance may be: its verified rows' URL stores, then the configured ones."""
     from airflow_results_provider.index.queries import get_records
 
-    specs: list[str] = []
-    for record in get_records(session, dag_id, run_id, task_id, map_index):
-        if record.verified and record.store and is_url_spec(record.store) and record.store not in specs:
-            specs.append(record.store)
-    return specs + [s for s in configured_stores() if s not in specs]
+    return stores_named_by(get_records(session, dag_id, run_id, task_id, map_index))
 
 
 @dataclass
@@ -332,9 +338,12 @@ def invalidate(entries: Iterable[Entry], *, dry_run: bool = True) -> Invalidatio
     ``latest.json`` when it names a removed key (so the next miss is not explained against a removed entry).
     The entry goes first: once it is gone the key misses, whatever else fails."""
     done = Invalidation()
+    opened: dict[str, Any] = {}  # each store opened once (a cloud store builds its hook and client)
     by_directory: dict[tuple[str, str], set[str]] = {}
     for entry in entries:
-        store = records_store(entry.store)
+        if entry.store not in opened:
+            opened[entry.store] = records_store(entry.store)
+        store = opened[entry.store]
         if store is None:
             done.errors.append(f"{entry.store or 'local_dir'}: cannot open the store")
             continue
@@ -342,9 +351,9 @@ def invalidate(entries: Iterable[Entry], *, dry_run: bool = True) -> Invalidatio
         for location in (entry.entry_location, entry.value_location):
             _remove(store, location, done, dry_run)
     for (spec, directory), keys in by_directory.items():
-        store = records_store(spec)
+        store = opened[spec]
         newest = latest_location(directory)
-        latest = read_record(store, newest) if store is not None else None
+        latest = read_record(store, newest)
         if latest is not None and latest.get("key") in keys:
             _remove(store, newest, done, dry_run)
     return done
@@ -376,5 +385,6 @@ __all__ = [
     "read_record",
     "records_store",
     "short",
+    "stores_named_by",
     "task_instance_stores",
 ]
