@@ -117,10 +117,16 @@ class TaskCheckpointer:
                 return value
         return self.cache.read() if self.cache else NOTHING
 
-    def claim_or_wait(self) -> Any:
-        """After a miss: the value another task instance computed for the same cache key while this one waited,
-        or :data:`NOTHING` when this one computes (holding the key's claim until :meth:`release`)."""
-        return self.policy_cache.claim_or_wait() if self.policy_cache else NOTHING
+    def decide(self) -> Any:
+        """:meth:`lookup`; after a miss, the cache key's claim (this execution computes, holding it until
+        :meth:`release`: :data:`NOTHING`) or the value another task instance computed while this one waited. The
+        decision is recorded and logged for ``airflow results explain``."""
+        value = self.lookup()
+        if self.policy_cache:
+            if value is NOTHING:
+                value = self.policy_cache.claim_or_wait()
+            self.policy_cache.record_decision(hit=value is not NOTHING)
+        return value
 
     def release(self) -> None:
         """Give up the claim on the cache key, if held."""

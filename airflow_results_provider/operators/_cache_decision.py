@@ -145,12 +145,7 @@ def decide_before_render(operator: Any, context: Any) -> list[str]:
         options, variables, parameters=variables["parameters"], logger=operator.log, cache_key=key
     )
     decision.checkpointer = checkpointer
-    value = checkpointer.lookup()
-    if value is NOTHING:
-        value = checkpointer.claim_or_wait()
-    decision.value = value
-    if checkpointer.policy_cache:
-        checkpointer.policy_cache.record_decision(hit=decision.hit)
+    decision.value = checkpointer.decide()
     return _xcom_fields(operator) if decision.hit else []
 
 

@@ -271,11 +271,7 @@ def _execute_with_results(
     else:
         checkpointer = _late_checkpointer(operator, context, inputs, decision, check_target)
         if check_target:
-            value = checkpointer.lookup()
-            if value is NOTHING:
-                value = checkpointer.claim_or_wait()
-            if checkpointer.policy_cache:
-                checkpointer.policy_cache.record_decision(hit=value is not NOTHING)
+            value = checkpointer.decide()
             if value is not NOTHING:
                 return _reuse(operator, context, checkpointer, value)
     try:
