@@ -141,8 +141,9 @@ def collected(s3, dag_id: str, run_id: str) -> list:
     return json.loads(s3.get_object(Bucket=BUCKET, Key=f"collected/{dag_id}/{run_id}.json")["Body"].read())
 
 
-def test_twenty_instances_of_one_key_on_two_workers_compute_once(stack, s3_server):
-    dag_id, task_id, count = "single_flight", "compute", 20
+def trigger_until_one_computes(stack, s3_server, dag_id: str, task_id: str, count: int, timeout: float):
+    """Trigger ``dag_id`` and wait until one instance computes the key and the ``count - 1`` others logged that
+    they wait (failing at once if a second one computes); returns the run id and the holder's work-log entry."""
     run = stack.trigger(dag_id)
 
     def one_computing_and_the_others_waiting() -> bool:
@@ -151,9 +152,15 @@ def test_twenty_instances_of_one_key_on_two_workers_compute_once(stack, s3_serve
         return len(entries) == 1 and len(waiting_instances(stack, dag_id, run, task_id, count)) == count - 1
 
     stack.mark(f"{dag_id}: triggered")
-    stack.wait_for(one_computing_and_the_others_waiting, time.monotonic() + 240, "19 instances waiting")
-    stack.mark(f"{dag_id}: one computing, 19 waiting")
+    stack.wait_for(one_computing_and_the_others_waiting, time.monotonic() + timeout, f"{count - 1} waiting")
+    stack.mark(f"{dag_id}: one computing, {count - 1} waiting")
     (holder,) = work_log(s3_server, dag_id, run)
+    return run, holder
+
+
+def test_twenty_instances_of_one_key_on_two_workers_compute_once(stack, s3_server):
+    dag_id, task_id, count = "single_flight", "compute", 20
+    run, holder = trigger_until_one_computes(stack, s3_server, dag_id, task_id, count, timeout=240)
     assert holder["map_index"] not in waiting_instances(stack, dag_id, run, task_id, count)
     send(s3_server, dag_id, run, "finish")
     assert (ok := stack.run_ok(dag_id, run, timeout=240)) is True, ok
@@ -185,17 +192,8 @@ def test_twenty_instances_of_one_key_on_two_workers_compute_once(stack, s3_serve
 
 def test_a_killed_holder_is_taken_over_after_its_lease_and_nothing_hangs(stack, s3_server):
     dag_id, task_id, count = "single_flight_kill", "compute_killed", 4
-    run = stack.trigger(dag_id)
-
-    def one_computing_and_the_others_waiting() -> bool:
-        entries = work_log(s3_server, dag_id, run)
-        assert len(entries) <= 1, f"more than one instance computes the key: {entries}"
-        return len(entries) == 1 and len(waiting_instances(stack, dag_id, run, task_id, count)) == count - 1
-
-    stack.mark(f"{dag_id}: triggered")
-    stack.wait_for(one_computing_and_the_others_waiting, time.monotonic() + 180, "3 instances waiting")
-    stack.mark(f"{dag_id}: one computing, 3 waiting; killing it")
-    (holder,) = work_log(s3_server, dag_id, run)
+    run, holder = trigger_until_one_computes(stack, s3_server, dag_id, task_id, count, timeout=180)
+    stack.mark(f"{dag_id}: killing the holder")
     os.kill(holder["pid"], signal.SIGKILL)  # the task process computing the key, mid-computation
     killed_at = dt.datetime.now(dt.timezone.utc)
     send(s3_server, dag_id, run, "killed")
